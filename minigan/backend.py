@@ -1,0 +1,134 @@
+"""Where arrays live and which kernels run on them.
+
+A device name picks two things: the array module (numpy or cupy) and the kernel set.
+
+    "numpy"  numpy arrays, the reference kernels (kernels/reference): the readable truth.
+    "cpu"    numpy arrays, the Numba kernels (kernels/cpu), reference for the rest.
+    "cuda"   cupy arrays, the GPU kernels (kernels/cuda), reference (on cupy) for the rest.
+
+Everything above this file asks `backend.get(name)` and never branches on the name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import numpy as np
+
+DEVICES = ("numpy", "cpu", "cuda")
+
+
+class DeviceUnavailable(RuntimeError):
+    """The requested device cannot be used on this machine; the message says why."""
+
+
+class Backend:
+    """A device: its array module `xp` and its kernels `K` (one namespace of functions)."""
+
+    def __init__(self, name: str, xp, kernels: SimpleNamespace):
+        self.name = name
+        self.xp = xp
+        self.K = kernels
+
+    def asarray(self, data, dtype=None):
+        if self.name == "cuda":
+            return self.xp.asarray(data, dtype=dtype)
+        if hasattr(data, "get") and not isinstance(data, np.ndarray):  # a cupy array
+            data = data.get()
+        return np.asarray(data, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+
+_cache: dict[str, Backend] = {}
+_default: list[str] = []
+
+
+def _kernel_set(*module_names: str) -> SimpleNamespace:
+    """Later modules override earlier ones, name by name."""
+    merged: dict = {}
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            merged[name] = getattr(module, name)
+    return SimpleNamespace(**merged)
+
+
+def cuda_problem() -> str | None:
+    """Why the cuda device cannot be used here, or None when it can."""
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed (pip install 'minigan[cuda]')"
+    except Exception as error:  # a broken CUDA install raises many kinds of errors
+        return f"CuPy failed to import: {error}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:
+        return f"no usable NVIDIA GPU ({error})"
+    if count == 0:
+        return "no NVIDIA GPU was found"
+    return None
+
+
+def numba_problem() -> str | None:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return "Numba is not installed (pip install numba)"
+    return None
+
+
+def get(name: str | Backend | None = None) -> Backend:
+    """The backend for a device name; None means the default device."""
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        name = default_device()
+    if name in _cache:
+        return _cache[name]
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}")
+    if name == "numpy":
+        result = Backend("numpy", np, _kernel_set("minigan.kernels.reference"))
+    elif name == "cpu":
+        problem = numba_problem()
+        if problem:
+            raise DeviceUnavailable(f"device 'cpu' is unavailable: {problem}")
+        result = Backend(
+            "cpu", np, _kernel_set("minigan.kernels.reference", "minigan.kernels.cpu")
+        )
+    else:
+        problem = cuda_problem()
+        if problem:
+            raise DeviceUnavailable(f"device 'cuda' is unavailable: {problem}")
+        import cupy
+
+        result = Backend(
+            "cuda", cupy, _kernel_set("minigan.kernels.reference", "minigan.kernels.cuda")
+        )
+    _cache[name] = result
+    return result
+
+
+def available_devices() -> list[str]:
+    found = ["numpy"]
+    if numba_problem() is None:
+        found.append("cpu")
+    if cuda_problem() is None:
+        found.append("cuda")
+    return found
+
+
+def default_device() -> str:
+    """The device set by set_default_device, else the fastest one this machine has."""
+    if not _default:
+        _default.append(available_devices()[-1])
+    return _default[0]
+
+
+def set_default_device(name: str) -> None:
+    get(name)  # fails now, with the reason, if the device is unusable
+    _default[:] = [name]

@@ -1,0 +1,35 @@
+"""minigan: a minimal, from-scratch GAN engine."""
+from setuptools import setup
+
+setup(
+    name="minigan",
+    version="0.1.0",
+    description="A minimal GAN engine from scratch: tensors, autograd with gradients of "
+    "gradients, NumPy/Numba/CUDA kernels, GAN objectives and a trainer.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=[
+        "minigan",
+        "minigan.nn",
+        "minigan.gan",
+        "minigan.data",
+        "minigan.metrics",
+        "minigan.io",
+        "minigan.kernels",
+        "minigan.kernels.reference",
+        "minigan.kernels.cpu",
+        "minigan.kernels.cuda",
+    ],
+    # The repository folder kernels/ is the subpackage minigan.kernels: a top-level
+    # package named "kernels" would collide with an unrelated package on PyPI.
+    package_dir={"minigan.kernels": "kernels"},
+    package_data={"minigan.data": ["*.npz", "LICENSE-DATA.md"]},
+    install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "pillow>=9.0"],
+    extras_require={
+        "cuda": ["cupy-cuda12x"],
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "bench": ["torch"],
+    },
+    entry_points={"console_scripts": ["minigan=minigan.cli:main"]},
+)

@@ -1,0 +1,48 @@
+"""Hypothesis strategies shared by every test."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+def arrays(shape, dtype=np.float64, low=-2.0, high=2.0, away_from_zero=0.0):
+    """Finite values in [low, high]; with away_from_zero > 0, none within that of 0
+    (so a finite-difference step never crosses a kink at 0)."""
+    elements = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
+    strategy = hnp.arrays(dtype, shape, elements=elements)
+    if away_from_zero:
+        strategy = strategy.map(
+            lambda a: np.where(np.abs(a) < away_from_zero, np.copysign(away_from_zero, a) + a, a)
+        )
+    return strategy
+
+
+def seeds():
+    return st.integers(0, 2**31 - 1)
+
+
+def random_array(seed: int, shape, dtype=np.float64, scale: float = 1.0) -> np.ndarray:
+    """Normal values from a seed: cheaper than element-wise drawing for big arrays."""
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+@st.composite
+def conv2d_configs(draw, max_batch=2, max_channels=3, max_size=7, max_kernel=3, groups=False):
+    """(input shape, weight shape, stride, padding, dilation, groups) of a valid conv2d."""
+    g = draw(st.sampled_from([1, 2])) if groups else 1
+    n = draw(st.integers(1, max_batch))
+    c_in = g * draw(st.integers(1, max_channels))
+    c_out = g * draw(st.integers(1, max_channels))
+    kh, kw = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    min_h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0])
+    min_w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1])
+    h = draw(st.integers(min_h, max(min_h, max_size)))
+    w = draw(st.integers(min_w, max(min_w, max_size)))
+    return (n, c_in, h, w), (c_out, c_in // g, kh, kw), stride, padding, dilation, g
