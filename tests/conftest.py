@@ -9,6 +9,14 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Without a real GPU the Numba CUDA kernels run on the CUDA simulator (slow; tiny shapes).
+# It must be chosen before numba.cuda is first imported, hence here.
+if "NUMBA_ENABLE_CUDASIM" not in os.environ:
+    from minigan.backend import cuda_problem
+
+    if cuda_problem():
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
 settings.register_profile(
     "ci",
     max_examples=25,

@@ -1,6 +1,14 @@
 """Reference kernels in NumPy: short, obvious, float64-safe. The readable truth.
 
-They take the array module from their inputs, so they also run on CuPy arrays.
+They take the array module from their inputs (`array_module`), so they also run on CuPy
+arrays; a fast kernel set (cpu, cuda) overrides them name by name.
 """
 
-__all__: list[str] = []
+from . import activation, conv, loss, norm, optim, shape
+from ._util import array_module
+
+__all__ = ["array_module"]
+for _module in (activation, conv, loss, norm, optim, shape):
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)
