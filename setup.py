@@ -25,7 +25,13 @@ setup(
     # package named "kernels" would collide with an unrelated package on PyPI.
     package_dir={"minigan.kernels": "kernels"},
     package_data={"minigan.data": ["*.npz", "LICENSE-DATA.md"]},
-    install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "pillow>=9.0"],
+    install_requires=[
+        "numpy>=1.24",
+        "numba>=0.58",
+        "tqdm>=4.60",
+        "pillow>=9.0",
+        "tomli>=1.1; python_version < '3.11'",
+    ],
     extras_require={
         "cuda": ["cupy-cuda12x"],
         "test": ["pytest>=7", "hypothesis>=6.80"],

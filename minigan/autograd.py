@@ -251,7 +251,8 @@ class Tensor:
         if grad is None:
             if self.numel() != 1:
                 raise RuntimeError(
-                    f"backward: grad can be implicit only for a scalar output, got shape {self.shape}"
+                    "backward: grad can be implicit only for a scalar output, "
+                    f"got shape {self.shape}"
                 )
             grad = Tensor._wrap(self._backend.xp.ones_like(self.data), self._backend)
         run_backward([self], [as_tensor(grad, self)], None, retain_graph, create_graph)

@@ -1,0 +1,254 @@
+"""The `minigan` command: train | sample | eval | info | download | bench.
+
+Bad arguments, bad config files and bad data give a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, status 2
+        raise UsageError(message)
+
+
+def _parse_set(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        if key.strip() == "betas":
+            value = [float(v) for v in value.strip("()[] ").split(",")]
+        overrides[key.strip().replace("-", "_")] = value
+    return overrides
+
+
+def _new_run_folder(name: str) -> Path:
+    """runs/NAME, or runs/NAME-2, -3, ... when that already holds a run."""
+    base = Path("runs") / name
+    candidate, i = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        i += 1
+        candidate = Path(f"{base}-{i}")
+    return candidate
+
+
+def cmd_train(args) -> int:
+    from .gan import Trainer, load_config_file, recipe
+
+    if args.resume:
+        trainer = Trainer.resume(args.resume, device=args.device, quiet=args.quiet,
+                                 steps=args.steps)
+        print(f"resuming {args.resume} at step {trainer.step_count} of {trainer.config.steps}")
+    else:
+        overrides = load_config_file(args.config) if args.config else {}
+        overrides.update(_parse_set(args.set))
+        for field in ("data", "steps", "batch_size", "seed", "checkpoint_every",
+                      "sample_every", "objective", "n_critic", "pack"):
+            value = getattr(args, field, None)
+            if value is not None:
+                overrides[field] = value
+        name = overrides.pop("recipe", None) or args.recipe
+        config = recipe(name, **overrides)
+        out = Path(args.out) if args.out else _new_run_folder(config.name)
+        trainer = Trainer(config, device=args.device, out=out, quiet=args.quiet)
+        print(f"training {config.name} on {trainer.device} for {config.steps} steps "
+              f"-> {out}")
+    started = time.perf_counter()
+    trainer.fit()
+    seconds = time.perf_counter() - started
+    scores = trainer.evaluate()
+    if scores:
+        (trainer.out / "eval.json").write_text(json.dumps(scores, indent=2))
+    print(f"done in {seconds:.0f} s; samples: {trainer.out / 'samples_final.png'}")
+    if scores:
+        print("eval: " + json.dumps(scores))
+    return 0
+
+
+def _trainer_from(args):
+    from .gan import Trainer
+
+    source = args.run or args.checkpoint
+    if not source:
+        raise UsageError("give --run RUN_FOLDER or --checkpoint FILE")
+    return Trainer.from_checkpoint(source, device=args.device)
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from .io import save_image_grid, save_points_plot
+
+    trainer = _trainer_from(args)
+    samples = trainer.sample(args.n, seed=args.seed)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        from .io import atomic_write
+
+        atomic_write(out, lambda f: np.save(f, samples))
+    elif samples.ndim == 4:
+        save_image_grid(samples, out)
+    else:
+        save_points_plot(samples, out, real=trainer.data.x[:2000])
+    print(f"wrote {len(samples)} samples to {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    trainer = _trainer_from(args)
+    print(json.dumps(trainer.evaluate(args.n, seed=args.seed), indent=2))
+    return 0
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    import numpy
+
+    from . import __version__, backend
+
+    print(f"minigan {__version__}  Python {platform.python_version()}  "
+          f"NumPy {numpy.__version__}")
+    try:
+        import numba
+
+        print(f"Numba {numba.__version__}: device 'cpu' available")
+    except ImportError:
+        print("Numba: not installed (device 'cpu' unavailable)")
+    problem = backend.cuda_problem()
+    if problem:
+        print(f"device 'cuda' unavailable: {problem}")
+    else:
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        print(f"CuPy {cupy.__version__}: device 'cuda' available ({name})")
+    print(f"devices: {', '.join(backend.available_devices())}; "
+          f"default: {backend.default_device()}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from .data import download
+
+    paths = download(args.name, args.directory)
+    print(f"downloaded {args.name} to {args.directory} ({len(paths)} files)")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Time training iterations of a recipe on one device (side-by-side PyTorch timings
+    are in the repository's benchmarks/ folder)."""
+    from .gan import Trainer, recipe
+
+    config = recipe(args.recipe, batch_size=args.batch_size or recipe(args.recipe).batch_size)
+    trainer = Trainer(config, device=args.device, out=None, quiet=True)
+    for _ in range(args.warmup):
+        trainer.step()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        trainer.step()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    print(f"{config.name} batch {config.batch_size} on {trainer.device}: median "
+          f"{1000 * times[len(times) // 2]:.1f} ms/iteration over {len(times)} iterations")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .gan import RECIPES
+
+    parser = _Parser(prog="minigan", description="A minimal GAN engine built from scratch.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a GAN (default: DCGAN on bundled MNIST)")
+    train.add_argument("--recipe", default="dcgan-mnist", choices=sorted(RECIPES))
+    train.add_argument("--data", help="built-in data name, IDX file/folder, image folder, .npz")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--device", choices=["numpy", "cpu", "cuda"])
+    train.add_argument("--out", help="run folder (default runs/RECIPE)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--config", help="TOML or JSON file of config fields")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override any config field")
+    train.add_argument("--objective")
+    train.add_argument("--n-critic", type=int)
+    train.add_argument("--pack", type=int)
+    train.add_argument("--checkpoint-every", type=int)
+    train.add_argument("--sample-every", type=int)
+    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=cmd_train)
+
+    for name, handler, text in (("sample", cmd_sample, "write samples of a trained run"),
+                                ("eval", cmd_eval, "score a trained run")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--run", help="run folder (its newest checkpoint is used)")
+        p.add_argument("--checkpoint", help="checkpoint file")
+        p.add_argument("--device", choices=["numpy", "cpu", "cuda"])
+        p.add_argument("--seed", type=int, default=0)
+        if name == "sample":
+            p.add_argument("--n", type=int, default=64)
+            p.add_argument("--out", required=True, help=".png grid or .npy raw samples")
+        else:
+            p.add_argument("--n", type=int, default=2500)
+        p.set_defaults(handler=handler)
+
+    info = sub.add_parser("info", help="versions, devices, GPU")
+    info.set_defaults(handler=cmd_info)
+
+    download = sub.add_parser("download", help="fetch MNIST or Fashion-MNIST")
+    download.add_argument("name", choices=["mnist", "fashion-mnist"])
+    download.add_argument("directory")
+    download.set_defaults(handler=cmd_download)
+
+    bench = sub.add_parser("bench", help="time training iterations of a recipe")
+    bench.add_argument("--recipe", default="dcgan-mnist", choices=sorted(RECIPES))
+    bench.add_argument("--device", choices=["numpy", "cpu", "cuda"])
+    bench.add_argument("--batch-size", type=int)
+    bench.add_argument("--steps", type=int, default=10)
+    bench.add_argument("--warmup", type=int, default=2)
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .backend import DeviceUnavailable
+    from .data import DataError
+    from .gan import ConfigError, TrainingDiverged
+    from .io import CheckpointError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "command", None):
+            raise UsageError("choose a command: train, sample, eval, info, download, bench "
+                             "(minigan --help)")
+        return args.handler(args)
+    except (UsageError, ConfigError, DataError, CheckpointError, DeviceUnavailable) as error:
+        print(f"minigan: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingDiverged as error:
+        print(f"minigan: training diverged: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("minigan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

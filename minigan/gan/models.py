@@ -1,0 +1,182 @@
+"""Generator and discriminator architectures, each traceable to its paper or official code.
+
+Every builder returns a `minigan.nn.Module`; weights are initialised from the generator it is
+given, so one seed fixes a run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import nn
+from ..random import Generator
+
+
+def dcgan_init(module: nn.Module, generator: Generator) -> None:
+    """DCGAN (Radford et al. 2016, section 4): all weights from N(0, 0.02); BatchNorm scale
+    from N(1, 0.02) and shift 0, as in pytorch/examples dcgan/main.py `weights_init`."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, 0.02, generator=generator)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.weight is not None:
+            nn.init.normal_(layer.weight, 1.0, 0.02, generator=generator)
+            nn.init.zeros_(layer.bias)
+
+
+# ----------------------------------------------------------------------------- MLPs
+
+
+def mlp_generator(z_dim: int, out_dim: int, hidden: int, layers: int, image_shape=None,
+                  generator: Generator | None = None) -> nn.Module:
+    """z -> [Linear + ReLU] x layers -> Linear (-> Tanh and reshape for images)."""
+    parts, width = [], z_dim
+    for _ in range(layers):
+        parts += [nn.Linear(width, hidden, generator=generator), nn.ReLU()]
+        width = hidden
+    parts.append(nn.Linear(width, out_dim, generator=generator))
+    if image_shape is not None:
+        parts += [nn.Tanh(), nn.Unflatten(1, tuple(image_shape))]
+    return nn.Sequential(*parts)
+
+
+def mlp_discriminator(in_dim: int, hidden: int, layers: int, slope: float = 0.2,
+                      generator: Generator | None = None) -> nn.Module:
+    """x -> [Linear + LeakyReLU(slope)] x layers -> Linear -> one logit."""
+    parts, width = [nn.Flatten()], in_dim
+    for _ in range(layers):
+        parts += [nn.Linear(width, hidden, generator=generator), nn.LeakyReLU(slope)]
+        width = hidden
+    parts.append(nn.Linear(width, 1, generator=generator))
+    return nn.Sequential(*parts)
+
+
+# ----------------------------------------------------------------------------- DCGANs
+
+
+def dcgan28_generator(z_dim: int = 100, channels: int = 1,
+                      generator: Generator | None = None) -> nn.Module:
+    """The `dcgan-mnist` generator: z(100) -> ConvT(100,256,7,1,0)+BN+ReLU (7x7) ->
+    ConvT(256,128,4,2,1)+BN+ReLU (14x14) -> ConvT(128,1,4,2,1)+Tanh (28x28).
+    Layers followed by BatchNorm carry no bias (BN's shift makes it redundant)."""
+    return nn.Sequential(
+        nn.Unflatten(1, (z_dim, 1, 1)),
+        nn.ConvTranspose2d(z_dim, 256, 7, 1, 0, bias=False, generator=generator),
+        nn.BatchNorm2d(256),
+        nn.ReLU(),
+        nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False, generator=generator),
+        nn.BatchNorm2d(128),
+        nn.ReLU(),
+        nn.ConvTranspose2d(128, channels, 4, 2, 1, generator=generator),
+        nn.Tanh(),
+    )
+
+
+def dcgan28_discriminator(channels: int = 1, batch_norm: bool = True,
+                          generator: Generator | None = None) -> nn.Module:
+    """The `dcgan-mnist` discriminator: Conv(1,64,4,2,1)+LReLU(0.2) (14x14) ->
+    Conv(64,128,4,2,1)+BN+LReLU(0.2) (7x7) -> Conv(128,1,7,1,0): one logit.
+    batch_norm=False gives the WGAN-GP critic (Gulrajani et al. 2017, section 4: no BN in
+    the critic, since the penalty is per sample)."""
+    parts = [
+        nn.Conv2d(channels, 64, 4, 2, 1, generator=generator),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=not batch_norm, generator=generator),
+    ]
+    if batch_norm:
+        parts.append(nn.BatchNorm2d(128))
+    parts += [nn.LeakyReLU(0.2), nn.Conv2d(128, 1, 7, 1, 0, generator=generator), nn.Flatten()]
+    return nn.Sequential(*parts)
+
+
+def dcgan_generator(image_size: int, z_dim: int = 100, channels: int = 3, width: int = 64,
+                    generator: Generator | None = None) -> nn.Module:
+    """DCGAN for 32x32 or 64x64, after pytorch/examples dcgan/main.py (ngf=64): a 4x4
+    ConvT from z, then stride-2 ConvT+BN+ReLU doubling the size, halving the channels,
+    a last ConvT+Tanh. No biases, as in that script."""
+    doublings = int(math.log2(image_size // 4))
+    if 4 * 2**doublings != image_size or doublings < 2:
+        raise ValueError(f"dcgan_generator: image_size must be 16, 32, 64, ...; got {image_size}")
+    top = width * 2 ** (doublings - 1)
+    parts = [
+        nn.Unflatten(1, (z_dim, 1, 1)),
+        nn.ConvTranspose2d(z_dim, top, 4, 1, 0, bias=False, generator=generator),
+        nn.BatchNorm2d(top),
+        nn.ReLU(),
+    ]
+    current = top
+    for _ in range(doublings - 1):
+        parts += [
+            nn.ConvTranspose2d(current, current // 2, 4, 2, 1, bias=False, generator=generator),
+            nn.BatchNorm2d(current // 2),
+            nn.ReLU(),
+        ]
+        current //= 2
+    parts += [
+        nn.ConvTranspose2d(current, channels, 4, 2, 1, bias=False, generator=generator),
+        nn.Tanh(),
+    ]
+    return nn.Sequential(*parts)
+
+
+def dcgan_discriminator(image_size: int, channels: int = 3, width: int = 64,
+                        batch_norm: bool = True, generator: Generator | None = None) -> nn.Module:
+    """DCGAN discriminator for 32x32 or 64x64 (pytorch/examples, ndf=64): stride-2
+    Conv+BN+LReLU(0.2) halving the size until 4x4, then Conv(4x4) to one logit."""
+    doublings = int(math.log2(image_size // 4))
+    if 4 * 2**doublings != image_size or doublings < 2:
+        raise ValueError(
+            f"dcgan_discriminator: image_size must be 16, 32, 64, ...; got {image_size}"
+        )
+    parts = [nn.Conv2d(channels, width, 4, 2, 1, bias=False, generator=generator),
+             nn.LeakyReLU(0.2)]
+    current = width
+    for _ in range(doublings - 1):
+        parts.append(nn.Conv2d(current, current * 2, 4, 2, 1, bias=False, generator=generator))
+        if batch_norm:
+            parts.append(nn.BatchNorm2d(current * 2))
+        parts.append(nn.LeakyReLU(0.2))
+        current *= 2
+    parts += [nn.Conv2d(current, 1, 4, 1, 0, bias=False, generator=generator), nn.Flatten()]
+    return nn.Sequential(*parts)
+
+
+# ----------------------------------------------------------------------------- from a config
+
+
+def build_models(config, sample_shape: tuple, generator: Generator):
+    """(generator, discriminator) for a config and the shape of one data sample
+    ((2,) for points, (C, H, W) for images). The discriminator sees `pack` samples at once
+    (PacGAN, Lin et al. 2018): their features (or channels) concatenated."""
+    pack = config.pack
+    kind = config.model
+    if kind == "mlp":
+        out_dim = int(np.prod(sample_shape))
+        image_shape = sample_shape if len(sample_shape) == 3 else None
+        g = mlp_generator(config.z_dim, out_dim, config.hidden, config.layers, image_shape,
+                          generator=generator)
+        d = mlp_discriminator(out_dim * pack, config.hidden, config.layers, generator=generator)
+        return g, d
+    if len(sample_shape) != 3:
+        raise ValueError(f"model {kind!r} needs image data; this data has samples of shape "
+                         f"{sample_shape}")
+    channels, height, width = sample_shape
+    if kind == "dcgan28":
+        if (height, width) != (28, 28):
+            raise ValueError(f"model 'dcgan28' needs 28x28 images, got {height}x{width}")
+        g = dcgan28_generator(config.z_dim, channels, generator=generator)
+        d = dcgan28_discriminator(channels * pack, config.batch_norm_d, generator=generator)
+    elif kind == "dcgan":
+        if height != width:
+            raise ValueError(f"model 'dcgan' needs square images, got {height}x{width}")
+        g = dcgan_generator(height, config.z_dim, channels, generator=generator)
+        d = dcgan_discriminator(height, channels * pack, batch_norm=config.batch_norm_d,
+                                generator=generator)
+    else:
+        raise ValueError(f"unknown model {kind!r}: expected mlp, dcgan28 or dcgan")
+    dcgan_init(g, generator)
+    dcgan_init(d, generator)
+    return g, d

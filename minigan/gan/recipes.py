@@ -1,0 +1,200 @@
+"""Training configurations: one dataclass, and named recipes that cite their sources.
+
+`recipe(name, **overrides)` returns a TrainConfig; a TOML or JSON file can override any
+field (`minigan train --config FILE`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OBJECTIVE_NAMES = ("minimax", "non_saturating", "wasserstein", "hinge", "lsgan")
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message says which and why."""
+
+
+@dataclass
+class TrainConfig:
+    name: str = "dcgan-mnist"
+    data: str = "mnist5k"
+    model: str = "dcgan28"  # mlp | dcgan28 | dcgan
+    z_dim: int = 100
+    hidden: int = 128  # mlp width
+    layers: int = 2  # mlp hidden layers
+    batch_norm_d: bool = True
+    objective: str = "non_saturating"
+    n_critic: int = 1
+    steps: int = 1000
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | rmsprop
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple = (0.5, 0.999)
+    lr_schedule: str = "constant"  # constant | linear (to 0 over the second half)
+    weight_clip: float = 0.0  # WGAN's clipping of critic weights; 0 = off
+    gp_weight: float = 0.0  # WGAN-GP's lambda; 0 = off
+    r1_gamma: float = 0.0  # R1 penalty; 0 = off
+    ema: float = 0.0  # decay of an EMA copy of the generator; 0 = off
+    pack: int = 1  # PacGAN packing degree
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    n_samples: int = 64
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        config = cls()
+        return config.replace(**values)
+
+    def replace(self, **overrides) -> TrainConfig:
+        known = {f.name: f for f in dataclasses.fields(self)}
+        values = dataclasses.asdict(self)
+        for key, value in overrides.items():
+            if key not in known:
+                raise ConfigError(
+                    f"unknown config field {key!r}; known fields: {', '.join(sorted(known))}"
+                )
+            values[key] = _coerce(key, value, type(getattr(self, key)))
+        config = TrainConfig(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        checks = [
+            (self.objective in OBJECTIVE_NAMES,
+             f"objective must be one of {', '.join(OBJECTIVE_NAMES)}, got {self.objective!r}"),
+            (self.model in ("mlp", "dcgan28", "dcgan"),
+             f"model must be mlp, dcgan28 or dcgan, got {self.model!r}"),
+            (self.optimizer in ("adam", "rmsprop"),
+             f"optimizer must be adam or rmsprop, got {self.optimizer!r}"),
+            (self.lr_schedule in ("constant", "linear"),
+             f"lr_schedule must be constant or linear, got {self.lr_schedule!r}"),
+            (self.steps >= 0, f"steps must be >= 0, got {self.steps}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.n_critic >= 1, f"n_critic must be >= 1, got {self.n_critic}"),
+            (self.pack >= 1, f"pack must be >= 1, got {self.pack}"),
+            (self.batch_size % self.pack == 0,
+             f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})"),
+            (0.0 <= self.ema < 1.0, f"ema must be in [0, 1), got {self.ema}"),
+            (len(self.betas) == 2, f"betas must be two numbers, got {self.betas}"),
+            (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1,
+             "log_every, sample_every and checkpoint_every must be >= 1"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def _coerce(key, value, kind):
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind is tuple:
+            return tuple(float(v) for v in value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is list:
+            return list(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"config field {key!r} must be {kind.__name__}, got {value!r}"
+        ) from None
+
+
+def _mlp_2d(**extra) -> dict:
+    # PacGAN (Lin et al. 2018), appendix: G and D MLPs of 4 hidden layers of 400 units on
+    # the 2-D mixtures; we keep a smaller 3x128 MLP so a CPU run takes seconds, and say so.
+    base = dict(model="mlp", z_dim=2, hidden=128, layers=3, batch_size=256, lr_g=1e-3,
+                lr_d=1e-3, betas=(0.5, 0.999), steps=2000, log_every=20, sample_every=500,
+                checkpoint_every=1000, n_samples=2500)
+    base.update(extra)
+    return base
+
+
+RECIPES: dict[str, dict] = {
+    # Goodfellow et al. 2014 GAN with the non-saturating generator loss on 8 Gaussians.
+    "mlp-ring8": _mlp_2d(name="mlp-ring8", data="ring8"),
+    "mlp-grid25": _mlp_2d(name="mlp-grid25", data="grid25", steps=4000),
+    # WGAN-GP (Gulrajani et al. 2017), Algorithm 1: lambda 10, n_critic 5, Adam 1e-4,
+    # betas (0, 0.9).
+    "wgan-gp-ring8": _mlp_2d(name="wgan-gp-ring8", data="ring8", objective="wasserstein",
+                             gp_weight=10.0, n_critic=5, lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9),
+                             steps=2000),
+    "wgan-gp-grid25": _mlp_2d(name="wgan-gp-grid25", data="grid25", objective="wasserstein",
+                              gp_weight=10.0, n_critic=5, lr_g=1e-4, lr_d=1e-4,
+                              betas=(0.0, 0.9), steps=4000),
+    # PacGAN (Lin et al. 2018): the GAN above with the discriminator seeing 2 packed samples.
+    "pacgan-grid25": _mlp_2d(name="pacgan-grid25", data="grid25", pack=2, steps=4000),
+    # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 64 (the paper used 128),
+    # N(0, 0.02) init; logits and a stable BCE instead of Sigmoid + BCELoss.
+    "dcgan-mnist": dict(name="dcgan-mnist", data="mnist5k", model="dcgan28", steps=1200,
+                        batch_size=64, sample_every=200, checkpoint_every=400),
+    # WGAN (Arjovsky et al. 2017), Algorithm 1: RMSprop 5e-5, clipping 0.01, n_critic 5.
+    "wgan-mnist": dict(name="wgan-mnist", data="mnist5k", model="dcgan28", batch_norm_d=True,
+                       objective="wasserstein", optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5,
+                       weight_clip=0.01, n_critic=5, steps=2000, batch_size=64,
+                       sample_every=250, checkpoint_every=500),
+    # WGAN-GP on MNIST: the critic without BatchNorm; Adam 1e-4 betas (0, 0.9) as in
+    # Algorithm 1 (the official gan_mnist.py used (0.5, 0.9): override betas to select it).
+    "wgan-gp-mnist": dict(name="wgan-gp-mnist", data="mnist5k", model="dcgan28",
+                          batch_norm_d=False, objective="wasserstein", gp_weight=10.0,
+                          n_critic=5, lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), steps=2000,
+                          batch_size=64, sample_every=250, checkpoint_every=500),
+    # DCGAN 64x64, pytorch/examples dcgan/main.py defaults (for image folders a user brings).
+    "dcgan-64": dict(name="dcgan-64", data="mnist5k", model="dcgan", steps=5000,
+                     batch_size=64, sample_every=250, checkpoint_every=500),
+}
+
+
+def recipe(name: str = "dcgan-mnist", **overrides) -> TrainConfig:
+    """The named recipe's config, with any field overridden."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; recipes: {', '.join(sorted(RECIPES))}")
+    values = dict(RECIPES[name])
+    values.update(overrides)
+    return TrainConfig().replace(**values)
+
+
+def load_config_file(path) -> dict:
+    """The fields set in a TOML or JSON file (a [train] table in TOML is accepted too)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            values = tomllib.loads(text)
+    except Exception as error:  # the parsers raise their own error types
+        raise ConfigError(f"config file {path} could not be parsed: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a table of fields")
+    return values.get("train", values)

@@ -1,0 +1,461 @@
+"""The GAN trainer, readable top to bottom.
+
+One generator iteration (`Trainer.step`):
+    n_critic times:  x_real from the loader; z from the generator of random numbers;
+                     x_fake = G(z) under no_grad; loss_D = objective(D(x_real), D(x_fake))
+                     (+ gradient penalty / R1); backward; optimizer_D.step(); weight clipping
+    then once:       x_fake = G(z); loss_G = objective(D(x_fake)); backward; optimizer_G.step();
+                     EMA of G's weights; learning-rate schedule.
+`Trainer.fit` repeats it, writing metrics.jsonl, sample grids, the loss plot and checkpoints
+under the run folder at their intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend, nn, optim
+from ..autograd import Tensor, no_grad
+from ..creation import randn
+from ..data import Loader, load_dataset
+from ..io import (
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    save_checkpoint,
+    save_image_grid,
+    save_loss_plot,
+    save_points_plot,
+)
+from ..random import Generator
+from . import objectives
+from .models import build_models
+from .recipes import TrainConfig
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a gradient became NaN or infinite; the message names the step and term."""
+
+
+class Trainer:
+    """Trains one GAN described by a TrainConfig on one device, writing into `out`."""
+
+    def __init__(self, config: TrainConfig, device: str | None = None, out=None,
+                 quiet: bool = False):
+        self.config = config
+        self.device = backend.get(device).name
+        self.out = Path(out) if out is not None else None
+        self.quiet = quiet
+        self.random = Generator(config.seed)  # init, noise, dropout: one seed drives all
+
+        self.data = load_dataset(config.data)
+        sample_shape = tuple(self.data.x.shape[1:])
+        self.generator, self.discriminator = build_models(config, sample_shape, self.random)
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        self.loader = Loader(self.data.x, config.batch_size, shuffle=True, drop_last=True,
+                             seed=config.seed)
+
+        # optimizers after .to(device): they pack the parameters into flat buffers
+        self.optimizer_g = self._optimizer(self.generator, config.lr_g)
+        self.optimizer_d = self._optimizer(self.discriminator, config.lr_d)
+        self.objective = objectives.OBJECTIVES[config.objective]
+        self.ema = None
+        if config.ema > 0:
+            self.ema = {name: p.data.copy() for name, p in self.generator.named_parameters()}
+
+        fixed = Generator(config.seed + 1)  # a separate stream: the sample grids never shift
+        self.fixed_noise = randn(config.n_samples, config.z_dim, generator=fixed,
+                                 device=self.device)
+        self.step_count = 0
+        self.history: list[dict] = []
+
+    def _optimizer(self, module: nn.Module, lr: float):
+        c = self.config
+        if c.optimizer == "rmsprop":
+            return optim.RMSprop(module.parameters(), lr=lr)
+        return optim.Adam(module.parameters(), lr=lr, betas=tuple(c.betas))
+
+    # ------------------------------------------------------------------ one iteration
+
+    def noise(self, n: int) -> Tensor:
+        return randn(n, self.config.z_dim, generator=self.random, device=self.device)
+
+    def real_batch(self) -> Tensor:
+        return Tensor(self.loader.next_batch(), device=self.device)
+
+    def pack(self, x: Tensor) -> Tensor:
+        """PacGAN: m samples become one discriminator input, concatenated along axis 1."""
+        m = self.config.pack
+        if m == 1:
+            return x
+        n = x.shape[0] // m
+        return x.reshape((n, m * x.shape[1]) + x.shape[2:])
+
+    def step(self) -> dict:
+        """One generator iteration with its n_critic discriminator steps; returns the losses."""
+        c, G, D = self.config, self.generator, self.discriminator
+        G.train()
+        D.train()
+        for _ in range(c.n_critic):
+            x_real = self.real_batch()
+            with no_grad():
+                x_fake = G(self.noise(c.batch_size))
+            real_logits = D(self.pack(x_real))
+            fake_logits = D(self.pack(x_fake))
+            loss_d = self.objective.discriminator_loss(real_logits, fake_logits)
+            penalty = None
+            if c.gp_weight > 0:
+                penalty = objectives.gradient_penalty(
+                    lambda x: D(self.pack(x)), x_real, x_fake, generator=self.random,
+                    weight=c.gp_weight)
+                loss_d = loss_d + penalty
+            if c.r1_gamma > 0:
+                loss_d = loss_d + objectives.r1_penalty(lambda x: D(self.pack(x)), x_real,
+                                                        c.r1_gamma)
+            self.optimizer_d.zero_grad()
+            self._check_finite(loss_d, "discriminator loss")
+            loss_d.backward()
+            grad_norm_d = self._grad_norm(D, "discriminator")
+            self.optimizer_d.step()
+            if c.weight_clip > 0:
+                for p in D.parameters():
+                    p.data[...] = clip_weights(p.data, c.weight_clip)
+
+        # D's weights are frozen for the G step: backward then skips their gradients
+        # (which the G step would throw away) and only flows through D to x_fake.
+        frozen = [p for p in D.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad = False
+        try:
+            x_fake = G(self.noise(c.batch_size))
+            loss_g = self.objective.generator_loss(D(self.pack(x_fake)))
+            self.optimizer_g.zero_grad()
+            self._check_finite(loss_g, "generator loss")
+            loss_g.backward()
+        finally:
+            for p in frozen:
+                p.requires_grad = True
+        grad_norm_g = self._grad_norm(G, "generator")
+        self.optimizer_g.step()
+        self._update_ema()
+        self.step_count += 1
+        self._schedule_learning_rate()
+
+        record = {
+            "step": self.step_count,
+            "loss_d": float(loss_d.item()),
+            "loss_g": float(loss_g.item()),
+            "d_real": self._score(real_logits),
+            "d_fake": self._score(fake_logits),
+            "grad_norm_d": grad_norm_d,
+            "grad_norm_g": grad_norm_g,
+        }
+        if penalty is not None:
+            record["gradient_penalty"] = float(penalty.item())
+        return record
+
+    # ------------------------------------------------------------------ helpers of step
+
+    def _check_finite(self, loss: Tensor, term: str) -> None:
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"step {self.step_count + 1}: the {term} is {value}; training stopped before "
+                "the update, so the weights and the last checkpoint are untouched "
+                "(lower the learning rate, or check the data for NaN)"
+            )
+
+    def _grad_norm(self, module: nn.Module, name: str) -> float:
+        total = 0.0
+        for p in module.parameters():
+            if p.grad is not None:
+                total += float((p.grad.data.astype(np.float64) ** 2).sum())
+        norm = math.sqrt(total)
+        if not math.isfinite(norm):
+            raise TrainingDiverged(
+                f"step {self.step_count + 1}: the {name}'s gradient norm is {norm}; training "
+                "stopped before the update, so the last checkpoint is untouched"
+            )
+        return norm
+
+    def _score(self, logits: Tensor) -> float:
+        """Mean D output: a probability for the logit objectives, the raw critic value else."""
+        values = logits.numpy().astype(np.float64)
+        if self.config.objective in ("wasserstein", "hinge", "lsgan"):
+            return float(values.mean())
+        return float((1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))).mean())
+
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        decay = self.config.ema
+        for name, p in self.generator.named_parameters():
+            self.ema[name] *= decay
+            self.ema[name] += (1.0 - decay) * p.data
+
+    def _schedule_learning_rate(self) -> None:
+        """'linear': constant for the first half of the run, then linearly down to 0."""
+        c = self.config
+        if c.lr_schedule != "linear" or c.steps == 0:
+            return
+        half = c.steps / 2
+        factor = 1.0 if self.step_count <= half else max(0.0, (c.steps - self.step_count) / half)
+        for optimizer, base in ((self.optimizer_g, c.lr_g), (self.optimizer_d, c.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
+
+    # ------------------------------------------------------------------ sampling
+
+    @no_grad()
+    def sample(self, n: int | None = None, seed: int | None = None, noise: Tensor | None = None
+               ) -> np.ndarray:
+        """Generated samples as a NumPy array: (N, C, H, W) in [-1, 1] or (N, 2) points.
+        Uses the EMA weights when the config keeps them."""
+        if noise is None:
+            generator = self.random if seed is None else Generator(seed)
+            noise = randn(n or self.config.n_samples, self.config.z_dim, generator=generator,
+                          device=self.device)
+        G = self.generator
+        was_training = G.training
+        G.eval()
+        swapped = self._swap_ema()
+        try:
+            return G(noise).numpy().copy()
+        finally:
+            self._swap_ema(swapped)
+            G.train(was_training)
+
+    def _swap_ema(self, saved=None):
+        """Put the EMA weights into G (returning the live ones), or put `saved` back."""
+        if self.ema is None:
+            return None
+        params = dict(self.generator.named_parameters())
+        if saved is None:
+            live = {name: p.data.copy() for name, p in params.items()}
+            for name, p in params.items():
+                p.data[...] = self.ema[name]
+            return live
+        for name, p in params.items():
+            p.data[...] = saved[name]
+        return None
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self, steps: int | None = None) -> list[dict]:
+        """Train until `steps` generator iterations in total (config.steps by default),
+        writing outputs under self.out at their intervals."""
+        c = self.config
+        total = c.steps if steps is None else steps
+        if self.out is not None:
+            self._prepare_output()
+        bar = None
+        if not self.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.step_count, unit="step", dynamic_ncols=True,
+                       desc=c.name)
+        start = time.perf_counter()
+        try:
+            while self.step_count < total:
+                record = self.step()
+                record["time"] = round(time.perf_counter() - start, 3)
+                step = self.step_count
+                if step % c.log_every == 0 or step == total:
+                    self.history.append(record)
+                    self._append_metrics(record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss_d=f"{record['loss_d']:.3f}",
+                                    loss_g=f"{record['loss_g']:.3f}")
+                if self.out is not None:
+                    if step % c.sample_every == 0:
+                        self.save_samples(self.out / f"samples_{step:06d}.png")
+                    if step % c.checkpoint_every == 0 or step == total:
+                        self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.out is not None:
+            self.save_samples(self.out / "samples_final.png")
+            save_loss_plot(self._all_records(), self.out / "loss.png")
+        return self.history
+
+    # ------------------------------------------------------------------ outputs
+
+    def _prepare_output(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "checkpoints").mkdir(exist_ok=True)
+        text = json.dumps(self.config.to_dict(), indent=2)
+        atomic_write(self.out / "config.json", lambda f: f.write(text), mode="w")
+        metrics = self.out / "metrics.jsonl"
+        if self.step_count == 0 and metrics.exists():
+            metrics.unlink()
+
+    def _append_metrics(self, record: dict) -> None:
+        if self.out is None:
+            return
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _all_records(self) -> list[dict]:
+        return read_metrics(self.out / "metrics.jsonl")
+
+    def save_samples(self, path) -> None:
+        samples = self.sample(noise=self.fixed_noise)
+        if samples.ndim == 4:
+            save_image_grid(samples, path)
+        else:
+            save_points_plot(samples, path, real=self.data.x[:2000])
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue exactly as if never stopped."""
+        return {
+            "kind": "gan",
+            "step": self.step_count,
+            "config": self.config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "ema": self.ema,
+            "random": self.random.get_state(),
+            "loader": self.loader.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load a whole state; every part is checked before anything is changed."""
+        if state.get("kind") != "gan":
+            raise CheckpointError(f"not a GAN training checkpoint (kind {state.get('kind')!r})")
+        for key, module in (("generator", self.generator), ("discriminator", self.discriminator)):
+            _check_state_matches(key, module.state_dict(), state[key])
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        if state.get("ema") is not None:
+            self.ema = {k: backend.get(self.device).asarray(v) for k, v in state["ema"].items()}
+        self.random.set_state(state["random"])
+        self.loader.load_state_dict(state["loader"])
+        self.step_count = int(state["step"])
+
+    def save_checkpoint(self) -> Path:
+        """Write checkpoints/step_XXXXXX.npz atomically, point `latest` at it, keep the last K."""
+        folder = self.out / "checkpoints"
+        path = folder / f"step_{self.step_count:06d}.npz"
+        save_checkpoint(path, self.state_dict())
+        link = folder / "latest"
+        tmp = folder / ".latest.tmp"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(path.name, tmp)
+        os.replace(tmp, link)
+        kept = sorted(folder.glob("step_*.npz"))
+        for old in kept[: -self.config.keep_checkpoints]:
+            old.unlink()
+        return path
+
+    @classmethod
+    def from_checkpoint(cls, source, device: str | None = None, quiet: bool = True,
+                        steps: int | None = None, out=None) -> Trainer:
+        """A trainer restored from a checkpoint file or a run folder's newest checkpoint.
+        Nothing is written unless `out` is given."""
+        state = load_checkpoint(latest_checkpoint(source))
+        if state.get("kind") != "gan":
+            raise CheckpointError(f"{source} is not a GAN training checkpoint")
+        config = TrainConfig.from_dict(state["config"])
+        if steps is not None:
+            config = config.replace(steps=steps)
+        trainer = cls(config, device=device, out=out, quiet=quiet)
+        trainer.load_state_dict(state)
+        return trainer
+
+    @classmethod
+    def resume(cls, run, device: str | None = None, quiet: bool = False,
+               steps: int | None = None) -> Trainer:
+        """Continue the run in folder `run` from its newest checkpoint (optionally to a new
+        step total). Metric records after the checkpoint's step are dropped: they will be
+        produced again, identically."""
+        run = Path(run)
+        if run.is_file():  # a checkpoint file: its run folder is two levels up
+            run = run.resolve().parent.parent
+        trainer = cls.from_checkpoint(run, device=device, quiet=quiet, steps=steps, out=run)
+        metrics = run / "metrics.jsonl"
+        if metrics.exists():
+            kept = [r for r in read_metrics(metrics) if r["step"] <= trainer.step_count]
+            text = "".join(json.dumps(r) + "\n" for r in kept)
+            atomic_write(metrics, lambda f: f.write(text), mode="w")
+            trainer.history = kept
+        return trainer
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, n: int | None = None, seed: int = 12345) -> dict:
+        """Scores of generated samples: mode coverage on the 2-D mixtures (PacGAN's
+        protocol, 2,500 samples), classifier-based scores on 28x28 digits; {} otherwise."""
+        from ..metrics import digit_scores, mode_coverage
+
+        data = self.data
+        if data.kind == "points" and getattr(data, "modes", None) is not None:
+            samples = self.sample(n or 2500, seed=seed)
+            return mode_coverage(samples, data.modes, data.mode_std)
+        if data.kind == "images" and tuple(data.x.shape[1:]) == (1, 28, 28):
+            return digit_scores(self.sample(n or 2000, seed=seed))
+        return {}
+
+
+def clip_weights(weights, limit: float):
+    """WGAN (Arjovsky et al. 2017, Algorithm 1): clip every critic weight to [-c, c]."""
+    return weights.clip(-limit, limit)
+
+
+def _check_state_matches(name: str, expected: dict, found: dict) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint's {name} does not match this model: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    for key, value in expected.items():
+        if tuple(np.shape(value)) != tuple(np.shape(found[key])):
+            raise CheckpointError(
+                f"checkpoint's {name}.{key} has shape {tuple(np.shape(found[key]))}, "
+                f"the model has {tuple(np.shape(value))}"
+            )
+
+
+def latest_checkpoint(out) -> Path:
+    """The newest checkpoint of a run folder (or the file itself when given one)."""
+    out = Path(out)
+    if out.is_file():
+        return out
+    link = out / "checkpoints" / "latest"
+    if link.exists():
+        return link.resolve()
+    found = sorted((out / "checkpoints").glob("step_*.npz"))
+    if not found:
+        raise CheckpointError(f"{out} holds no checkpoint (looked for {link})")
+    return found[-1]
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a metrics.jsonl; a torn last line (a crash mid-write) is skipped."""
+    records = []
+    path = Path(path)
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
