@@ -24,7 +24,7 @@ setup(
     # The repository folder kernels/ is the subpackage minigan.kernels: a top-level
     # package named "kernels" would collide with an unrelated package on PyPI.
     package_dir={"minigan.kernels": "kernels"},
-    package_data={"minigan.data": ["*.npz", "LICENSE-DATA.md"]},
+    package_data={"minigan.data": ["*.npz", "LICENSE-DATA.md"], "minigan.metrics": ["*.npz"]},
     install_requires=[
         "numpy>=1.24",
         "numba>=0.58",
