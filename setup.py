@@ -12,6 +12,7 @@ setup(
     packages=[
         "minigan",
         "minigan.nn",
+        "minigan.functional",
         "minigan.gan",
         "minigan.data",
         "minigan.metrics",

@@ -507,14 +507,18 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 t.grad = g if t.grad is None else t.grad + g
                 continue
             ctx = t._ctx
+            needs = ctx.needs_input_grad
             if wanted is not None:
-                ctx.needs_input_grad = tuple(
-                    p.requires_grad and id(p) in wanted for p in ctx.inputs
-                )
-            input_grads = ctx.backward(g)
+                # only for this call: a retained graph may later be walked by backward()
+                ctx.needs_input_grad = tuple(p.requires_grad and id(p) in wanted
+                                             for p in ctx.inputs)
+            try:
+                input_grads = ctx.backward(g)
+            finally:
+                needs, ctx.needs_input_grad = ctx.needs_input_grad, needs
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for parent, pg, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
+            for parent, pg, needed in zip(ctx.inputs, input_grads, needs):
                 if pg is None or not needed:
                     continue
                 if pg.shape != parent.shape:

@@ -224,3 +224,15 @@ def test_comparisons_give_boolean_tensors_without_grad():
     x = mg.tensor([1.0, -1.0], requires_grad=True)
     mask = x > 0
     assert mask.dtype == np.bool_ and not mask.requires_grad
+
+
+def test_grad_with_create_graph_then_backward_reaches_all_weights():
+    # WGAN-GP's pattern: grad() w.r.t. the input only, then backward() over the retained
+    # graph must still reach the weights. Loss = sum((2 x w^2)^2) = 4 sum x^2 w^4.
+    x = mg.tensor([1.5, -0.5], dtype=np.float64, requires_grad=True)
+    w = mg.tensor([0.7, 2.0], dtype=np.float64, requires_grad=True)
+    (gx,) = mg.grad(((x * w) ** 2).sum(), [x], create_graph=True)
+    (gx * gx).sum().backward()
+    xv, wv = x.numpy(), w.numpy()
+    np.testing.assert_allclose(w.grad.numpy(), 16 * xv**2 * wv**3, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), 8 * xv * wv**4, rtol=1e-12)
