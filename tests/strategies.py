@@ -46,3 +46,15 @@ def conv2d_configs(draw, max_batch=2, max_channels=3, max_size=7, max_kernel=3, 
     h = draw(st.integers(min_h, max(min_h, max_size)))
     w = draw(st.integers(min_w, max(min_w, max_size)))
     return (n, c_in, h, w), (c_out, c_in // g, kh, kw), stride, padding, dilation, g
+
+
+@st.composite
+def channel_shapes(draw, min_per_channel=2, max_batch=3, max_channels=3, max_size=3, ndims=(2, 4)):
+    """An (N, C) or (N, C, H, W) shape (ndim drawn from ndims) with at least
+    min_per_channel values per channel, as batch statistics need (N is raised to get them)."""
+    ndim = draw(st.sampled_from(ndims))
+    n, c = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
+    spatial = tuple(draw(st.integers(1, max_size)) for _ in range(ndim - 2))
+    per_sample = int(np.prod(spatial))
+    n = max(n, -(-min_per_channel // per_sample))
+    return (n, c) + spatial
