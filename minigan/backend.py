@@ -41,6 +41,9 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
 
+    def __reduce__(self):  # copy/deepcopy/pickle of a Tensor refer to the device by name
+        return (get, (self.name,))
+
 
 _cache: dict[str, Backend] = {}
 _default: list[str] = []

@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .backend import DeviceUnavailable
-    from .data import DataError
+    from .data import DataFormatError, DownloadError
     from .gan import ConfigError, TrainingDiverged
     from .io import CheckpointError
 
@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("choose a command: train, sample, eval, info, download, bench "
                              "(minigan --help)")
         return args.handler(args)
-    except (UsageError, ConfigError, DataError, CheckpointError, DeviceUnavailable) as error:
+    except (UsageError, ConfigError, DataFormatError, DownloadError, CheckpointError,
+            DeviceUnavailable) as error:
         print(f"minigan: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingDiverged as error:

@@ -1,0 +1,185 @@
+"""The layers with weights that mix features: Linear, Conv2d, ConvTranspose2d.
+
+Constructor arguments, weight shapes and the default initialisation are PyTorch's
+(torch.nn.Linear / _ConvNd.reset_parameters): weight ~ kaiming_uniform(a=sqrt(5)), which is
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+The forward checks the input's shape first, so a mistake is reported with the layer's name
+and both shapes instead of surfacing as a matmul or im2col error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import creation
+from .. import functional as F
+from ..autograd import Tensor
+from ..random import Generator
+from . import init
+from .module import Module, Parameter
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+    return value
+
+
+def _empty_parameter(shape, device, dtype) -> Parameter:
+    return Parameter(creation.zeros(shape, dtype=dtype or np.float32, device=device))
+
+
+def _reset_affine(weight: Parameter, bias: Parameter | None, generator) -> None:
+    """PyTorch's default init of Linear and convolution layers."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        init.uniform_(bias, -bound, bound, generator=generator)
+
+
+class Linear(Module):
+    """y = x W^T + b, over the last axis of x. weight: (out_features, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None, generator: Generator | None = None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty_parameter((out_features, in_features), device, dtype)
+        if bias:
+            self.bias = _empty_parameter((out_features,), device, dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        _reset_affine(self.weight, self.bias, generator)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim == 0 or input.shape[-1] != self.in_features:
+            features = input.shape[-1] if input.ndim else "no"
+            raise ValueError(
+                f"Linear: input has {features} features, layer expects {self.in_features} "
+                f"(input {input.shape})"
+            )
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class _ConvNd(Module):
+    """What Conv2d and ConvTranspose2d share: arguments, weight, init, repr, input check."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, output_padding, weight_shape_of, device, dtype, generator):
+        super().__init__()
+        name = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                f"must both be divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.padding_mode = "zeros"
+        self.weight = _empty_parameter(weight_shape_of(self), device, dtype)
+        if bias:
+            self.bias = _empty_parameter((out_channels,), device, dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        _reset_affine(self.weight, self.bias, generator)
+
+    def _check_input(self, input: Tensor) -> None:
+        name = type(self).__name__
+        if input.ndim != 4:
+            raise ValueError(f"{name}: expected a 4-d input (N, C, H, W), got shape "
+                             f"{input.shape}")
+        if input.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{name}: input has {input.shape[1]} channels, layer expects "
+                f"{self.in_channels} (input {input.shape}, weight {self.weight.shape})"
+            )
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class Conv2d(_ConvNd):
+    """2-d cross-correlation over (N, C, H, W). weight: (out, in // groups, kh, kw)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, device=None, dtype=None,
+                 generator: Generator | None = None):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, 0,
+            lambda m: (out_channels, in_channels // groups) + m.kernel_size,
+            device, dtype, generator,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        for axis in (0, 1):
+            padded = input.shape[2 + axis] + 2 * self.padding[axis]
+            reach = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            if padded < reach:
+                raise ValueError(
+                    f"Conv2d: input {input.shape} is smaller than the kernel: padded size "
+                    f"{padded} along axis {2 + axis}, dilated kernel size {reach}"
+                )
+        return F.conv2d(input, self.weight, self.bias, stride=self.stride,
+                        padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """The adjoint (gradient) of Conv2d, used to upsample. weight: (in, out // groups, kh, kw).
+
+    Output size per axis: (H - 1) * stride - 2 * padding + dilation * (k - 1)
+    + output_padding + 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 device=None, dtype=None, generator: Generator | None = None):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            output_padding, lambda m: (in_channels, out_channels // groups) + m.kernel_size,
+            device, dtype, generator,
+        )
+        for axis in (0, 1):
+            if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
+                raise ValueError(
+                    f"ConvTranspose2d: output_padding {self.output_padding} must be smaller "
+                    f"than stride {self.stride} or dilation {self.dilation}"
+                )
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        return F.conv_transpose2d(input, self.weight, self.bias, stride=self.stride,
+                                  padding=self.padding, output_padding=self.output_padding,
+                                  groups=self.groups, dilation=self.dilation)

@@ -1,0 +1,365 @@
+"""Module and Parameter: the bookkeeping that turns functions with weights into layers.
+
+PyTorch's names and semantics, so habits and checkpoints carry over: a Module registers the
+Parameters, buffers and submodules assigned to it as attributes, in assignment order, and
+`named_parameters()` / `state_dict()` walk them with dotted names ("0.weight",
+"1.running_mean"), own entries first, then each child's. A state_dict with the same keys and
+shapes as PyTorch's loads one-to-one in either direction.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator
+
+import numpy as np
+
+from .. import backend as _backend
+from ..autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a learnable weight of a Module (requires grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, device=None, dtype=None):
+        if isinstance(data, Tensor) and device is None:
+            device = data.device  # keep the tensor where it is, not on the default device
+        super().__init__(data, requires_grad=requires_grad, device=device, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of every layer and model. Subclasses set Parameters, buffers and
+    submodules as attributes in __init__ and write `forward`."""
+
+    def __init__(self):
+        # object.__setattr__ because our __setattr__ reads these dicts
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- registration
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() (call super().__init__() "
+                f"first in {type(self).__name__}.__init__)"
+            )
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to parameter {name!r} of "
+                    f"{type(self).__name__} (expected a Parameter or None)"
+                )
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to buffer {name!r} of "
+                    f"{type(self).__name__} (expected a Tensor or None)"
+                )
+            buffers[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to submodule {name!r} of "
+                    f"{type(self).__name__} (expected a Module or None)"
+                )
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        # only called when normal lookup fails: the registered entries live in the dicts
+        for registry in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(registry)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        if not self._forget(name):
+            object.__delattr__(self, name)
+
+    def _forget(self, name: str) -> bool:
+        found = False
+        for entries in (self._parameters, self._buffers, self._modules):
+            if name in entries:
+                del entries[name]
+                found = True
+        self._non_persistent.discard(name)
+        if name in self.__dict__:
+            object.__delattr__(self, name)
+        return found
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None")
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A Tensor that is state but not learnable (BatchNorm's running statistics).
+        Persistent buffers are saved in state_dict."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None")
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None")
+        self._forget(name)
+        self._modules[name] = module
+
+    # ---- walking the tree
+    def named_modules(self, prefix: str = "", memo: set | None = None):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_entries(self, registry: str, prefix: str, recurse: bool):
+        """(dotted name, tensor) for one registry, each tensor once (shared weights)."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, t in getattr(module, registry).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        yield from self._named_entries("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        yield from self._named_entries("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn) -> Module:
+        """Call fn on every submodule (children first) and on self, like PyTorch."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (BatchNorm uses batch statistics, Dropout drops) or, with
+        mode=False, evaluation mode; for this module and every submodule."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.data), p._backend)
+
+    # ---- state
+    def _state_entries(self, prefix: str = ""):
+        """(key, tensor) in state_dict order: each module's parameters, then its persistent
+        buffers, then its children's entries, recursively (PyTorch's order)."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                yield prefix + name, b
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_entries(f"{prefix}{name}.")
+
+    def state_dict(self) -> OrderedDict:
+        """Dotted name -> NumPy array, a copy of every parameter and persistent buffer."""
+        return OrderedDict((key, np.array(t.numpy(), copy=True)) for key, t in
+                           self._state_entries())
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into the existing arrays, in place (an optimizer holds views of them).
+
+        Values may be NumPy arrays, Tensors, or anything np.asarray accepts (a CPU
+        torch.Tensor too). Shape mismatches are always errors; missing and unexpected keys
+        are errors when strict, and are returned either way.
+        """
+        own = OrderedDict(self._state_entries())
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        errors, values = [], {}
+        for key, t in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            value = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+            if tuple(value.shape) != t.shape:
+                errors.append(
+                    f"size mismatch for {key}: copying a value with shape "
+                    f"{tuple(value.shape)} from the state_dict, the shape in the current "
+                    f"model is {t.shape}"
+                )
+            values[key] = value
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in missing) + ".")
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(errors)
+            )
+        for key, value in values.items():
+            t = own[key]
+            t.data[...] = t._backend.asarray(value)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ---- devices and dtypes
+    def to(self, device=None, dtype=None) -> Module:
+        """Move every parameter and buffer, in place (the Parameter objects stay the same).
+        dtype applies to floating-point tensors only, as in PyTorch.
+
+        Create optimizers after this call: an optimizer packs the parameters' arrays into
+        its own flat buffer, and moving them afterwards breaks that link.
+        """
+        target = _backend.get(device) if device is not None else None
+        for t in list(self.parameters()) + list(self.buffers()):
+            b = target or t._backend
+            array = t.data
+            if b is not t._backend:
+                array = b.asarray(t.numpy())
+            if dtype is not None and array.dtype.kind == "f" and array.dtype != np.dtype(dtype):
+                array = array.astype(dtype)
+            if array is not t.data or b is not t._backend:
+                t.data, t._backend = array, b
+                if t.grad is not None:
+                    t.grad = t.grad.to(b, dtype=array.dtype)
+        return self
+
+    def float(self) -> Module:
+        return self.to(dtype=np.float32)
+
+    def double(self) -> Module:
+        return self.to(dtype=np.float64)
+
+    # ---- printing
+    def extra_repr(self) -> str:
+        """The constructor arguments shown between the parentheses of repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self._modules.items():
+            text = repr(child).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = "\n  ".join(([extra] if extra else []) + lines)
+        return f"{type(self).__name__}(\n  {body}\n)"
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self._parameters) + list(self._buffers) + list(
+            self._modules
+        )
+
+
+class Sequential(Module):
+    """Modules applied one after the other; indexable, sliceable, iterable, has len."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        modules = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(modules[index]))
+        try:
+            return modules[index][1]
+        except IndexError:
+            raise IndexError(
+                f"Sequential index {index} out of range for length {len(self)}"
+            ) from None
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self

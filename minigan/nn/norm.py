@@ -1,0 +1,140 @@
+"""Normalisation layers: BatchNorm1d, BatchNorm2d (Ioffe & Szegedy 2015) and InstanceNorm2d
+(Ulyanov et al. 2016), with PyTorch's arguments, buffers and train/eval behaviour.
+
+affine=True gives a per-channel weight (ones) and bias (zeros); bias=False (keyword, as in
+torch >= 2.13) drops the bias. Buffers, as in PyTorch (so state_dicts match key for key):
+running_mean (zeros), running_var (ones) and num_batches_tracked (an int64 scalar), present
+only when track_running_stats. In training mode the batch statistics normalise and the running ones
+are updated (unbiased variance, weight `momentum`; momentum=None means a cumulative average,
+1 / num_batches_tracked); in eval mode the running statistics normalise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import creation
+from .. import functional as F
+from ..autograd import Tensor
+from . import init
+from .module import Module, Parameter
+
+
+class _NormBase(Module):
+    """Arguments, parameters and buffers shared by batch and instance normalisation."""
+
+    expected_ndims: tuple[int, ...] = (4,)
+    shape_text = "(N, C, H, W)"
+
+    def __init__(self, num_features: int, eps: float, momentum: float | None, affine: bool,
+                 track_running_stats: bool, device, dtype, bias: bool):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        dtype = dtype or np.float32
+        if affine:
+            self.weight = Parameter(creation.ones(num_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(creation.zeros(num_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean",
+                                 creation.zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var",
+                                 creation.ones(num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked",
+                                 creation.zeros((), dtype=np.int64, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def _check_input(self, input: Tensor) -> None:
+        name = type(self).__name__
+        if input.ndim not in self.expected_ndims:
+            raise ValueError(f"{name}: expected input of shape {self.shape_text}, got shape "
+                             f"{input.shape}")
+        if input.shape[1] != self.num_features:
+            raise ValueError(
+                f"{name}: input has {input.shape[1]} channels, layer expects "
+                f"{self.num_features} (input {input.shape})"
+            )
+
+    def extra_repr(self) -> str:
+        # torch >= 2.13 prints bias too (its keyword-only `bias` argument)
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        # without running statistics, batch statistics are used in eval mode too
+        use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats:
+            per_channel = input.numel() // max(input.shape[1], 1)
+            if per_channel <= 1:
+                raise ValueError(
+                    f"{type(self).__name__}: expected more than 1 value per channel when "
+                    f"training, got input {input.shape}"
+                )
+        return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=use_batch_stats, momentum=factor, eps=self.eps)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L): statistics per feature C."""
+
+    expected_ndims = (2, 3)
+    shape_text = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over (N, C, H, W): statistics per channel over N, H, W."""
+
+
+class InstanceNorm2d(_NormBase):
+    """Normalise each sample's each channel over H, W. PyTorch's defaults: no affine
+    parameters and no running statistics (so eval mode normalises the same way)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        return F.instance_norm(
+            input, self.running_mean, self.running_var, self.weight, self.bias,
+            use_input_stats=self.training or not self.track_running_stats,
+            momentum=self.momentum if self.momentum is not None else 0.1, eps=self.eps,
+        )

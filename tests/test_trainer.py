@@ -1,0 +1,153 @@
+"""The trainer end to end: determinism, exact resume, divergence detection, checkpoints,
+outputs, and mode coverage of a short seeded run."""
+
+import json
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan.gan import Trainer, TrainingDiverged, recipe
+from minigan.gan.trainer import latest_checkpoint, read_metrics
+from minigan.io import CheckpointError
+
+SMALL = dict(steps=6, batch_size=32, hidden=16, layers=1, log_every=1, sample_every=3,
+             checkpoint_every=2, keep_checkpoints=2)
+
+
+def _losses(records):
+    return [(r["step"], r["loss_d"], r["loss_g"]) for r in records]
+
+
+def _weights(trainer):
+    return {**{f"g.{k}": v for k, v in trainer.generator.state_dict().items()},
+            **{f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()}}
+
+
+@pytest.mark.parametrize("name", ["mlp-ring8", "wgan-gp-grid25", "pacgan-grid25"])
+def test_same_seed_same_losses(name):
+    config = recipe(name, **SMALL)
+    a = Trainer(config, device="cpu", quiet=True).fit()
+    b = Trainer(config, device="cpu", quiet=True).fit()
+    c = Trainer(config.replace(seed=1), device="cpu", quiet=True).fit()
+    assert _losses(a) == _losses(b)
+    assert _losses(a) != _losses(c)
+
+
+@pytest.mark.parametrize("name", ["mlp-ring8", "wgan-gp-grid25"])
+def test_interrupted_and_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path, name):
+    config = recipe(name, **SMALL)
+    whole = Trainer(config, device="cpu", out=tmp_path / "whole", quiet=True)
+    whole.fit()
+
+    part = Trainer(config, device="cpu", out=tmp_path / "part", quiet=True)
+    part.fit(steps=4)  # "interrupted" after the step-4 checkpoint
+    resumed = Trainer.resume(tmp_path / "part", device="cpu", quiet=True)
+    assert resumed.step_count == 4
+    resumed.fit()
+
+    assert _losses(read_metrics(tmp_path / "part" / "metrics.jsonl")) == _losses(
+        read_metrics(tmp_path / "whole" / "metrics.jsonl"))
+    expected, found = _weights(whole), _weights(resumed)
+    assert expected.keys() == found.keys()
+    for key in expected:
+        np.testing.assert_array_equal(found[key], expected[key], err_msg=key)
+    np.testing.assert_array_equal(whole.sample(16, seed=3), resumed.sample(16, seed=3))
+
+
+def test_run_folder_outputs_and_checkpoint_rotation(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "metrics.jsonl", "samples_000003.png", "samples_000006.png",
+            "samples_final.png", "loss.png", "checkpoints"} <= names
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.npz"))
+    assert kept == ["step_000004.npz", "step_000006.npz"]
+    assert latest_checkpoint(tmp_path).name == "step_000006.npz"
+    assert json.loads((tmp_path / "config.json").read_text())["steps"] == 6
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
+            "time"} <= set(records[0])
+
+
+def test_divergence_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    trainer = Trainer(config, device="cpu", out=tmp_path, quiet=True)
+    trainer.fit(steps=2)
+    before = (tmp_path / "checkpoints" / "step_000002.npz").read_bytes()
+    weights = _weights(trainer)
+    first = next(iter(trainer.discriminator.parameters()))
+    first.data[...] = np.nan  # poison D: its loss becomes NaN
+    with pytest.raises(TrainingDiverged, match=r"step 3: the discriminator loss is nan"):
+        trainer.fit(steps=4)
+    assert (tmp_path / "checkpoints" / "step_000002.npz").read_bytes() == before
+    g_now = trainer.generator.state_dict()
+    for key, value in g_now.items():
+        np.testing.assert_array_equal(value, weights[f"g.{key}"])
+
+
+def test_damaged_checkpoint_is_refused_and_nothing_is_loaded(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    path = latest_checkpoint(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="damaged|truncated"):
+        Trainer.resume(tmp_path, device="cpu", quiet=True)
+
+
+def test_checkpoint_of_another_architecture_is_refused_before_loading(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    other = Trainer(config.replace(hidden=8), device="cpu", quiet=True)
+    before = _weights(other)
+    from minigan.io import load_checkpoint
+
+    with pytest.raises(CheckpointError, match="shape"):
+        other.load_state_dict(load_checkpoint(latest_checkpoint(tmp_path)))
+    for key, value in _weights(other).items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_sample_shapes_and_ema():
+    trainer = Trainer(recipe("mlp-ring8", **SMALL, ema=0.9), device="cpu", quiet=True)
+    trainer.fit()
+    points = trainer.sample(10, seed=0)
+    assert points.shape == (10, 2) and points.dtype == np.float32
+    np.testing.assert_array_equal(points, trainer.sample(10, seed=0))
+    live = trainer.generator.state_dict()
+    for name, value in trainer.ema.items():  # sampling put the live weights back
+        assert not np.array_equal(value, live[name])
+
+
+def test_dcgan_mnist_step_runs_and_samples_images():
+    config = recipe("dcgan-mnist", steps=1, batch_size=8, n_samples=4)
+    trainer = Trainer(config, device="cpu", quiet=True)
+    losses = trainer.step()
+    assert np.isfinite(losses["loss_d"]) and np.isfinite(losses["loss_g"])
+    images = trainer.sample(4, seed=0)
+    assert images.shape == (4, 1, 28, 28)
+    assert images.min() >= -1.0 and images.max() <= 1.0  # the generator ends in tanh
+
+
+@pytest.mark.slow
+def test_seeded_mlp_ring8_run_captures_most_modes():
+    trainer = Trainer(recipe("mlp-ring8", seed=0), device="cpu", quiet=True)
+    trainer.fit()
+    scores = trainer.evaluate()
+    assert scores["modes_captured"] >= 6, scores
+    assert scores["high_quality_fraction"] > 0.5, scores
+
+
+def test_weight_clipping_keeps_critic_weights_in_range():
+    config = recipe("mlp-ring8", **SMALL).replace(objective="wasserstein", weight_clip=0.01,
+                                                   optimizer="rmsprop", lr_d=5e-2)
+    trainer = Trainer(config, device="cpu", quiet=True)
+    trainer.fit()
+    for p in trainer.discriminator.parameters():
+        assert np.abs(p.numpy()).max() <= 0.01
+
+
+def test_default_device_trains():
+    assert mg.default_device() in ("cpu", "cuda")
