@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(minigan --help)")
         return args.handler(args)
     except (UsageError, ConfigError, DataFormatError, DownloadError, CheckpointError,
-            DeviceUnavailable) as error:
+            DeviceUnavailable, FileNotFoundError) as error:
         print(f"minigan: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingDiverged as error:
