@@ -1,3 +1,16 @@
-"""cpu kernels: same names, signatures and semantics as kernels/reference."""
+"""cpu kernels: Numba loops (and BLAS products), the same names, signatures and semantics
+as kernels/reference. The backend takes these first and the reference for anything not
+listed here.
+
+Compiled code is cached on disk next to these files (Numba's cache=True): the first
+import that calls a kernel compiles it (seconds); later processes load it (benchmarks/
+RESULTS.md has both times).
+"""
+
+from . import activation, conv, loss, norm, optim
 
 __all__: list[str] = []
+for _module in (activation, conv, loss, norm, optim):
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)

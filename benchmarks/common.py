@@ -1,0 +1,167 @@
+"""What every benchmark shares: thread pinning, the machine's GEMM ceiling, interleaved
+median timing, a description of the machine, and PyTorch when it is installed.
+
+Import this module before NumPy is first imported: the BLAS thread count is read from the
+environment when the BLAS library loads (threadpoolctl, when installed, also sets it
+afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = int(os.environ.get("MINIGAN_BENCH_THREADS", "2"))
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_variable, str(THREADS))
+
+import datetime  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+# shared/PERFORMANCE.md: a C loop of independent FMA chains on 2 Zen 4 cores (AVX-512,
+# ~3.65 GHz): ~231 GFLOP/s float32 with 2 threads, 116 per core. A constant, not measured
+# here (it needs a C compiler); the GEMM ceiling is measured in the same run instead.
+FMA_PEAK_PER_CORE_GFLOPS = 115.5
+FMA_PEAK_GFLOPS = FMA_PEAK_PER_CORE_GFLOPS * THREADS
+
+
+def pin_threads(threads: int = THREADS) -> None:
+    """Every thread pool to `threads`: BLAS, Numba and (when installed) PyTorch."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass  # the environment variables set above already apply
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch = load_torch()
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def load_torch():
+    """The torch module, or None when it is not installed (it is never a requirement)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def gemm_ceiling(size: int = 4096, repeats: int = 3) -> float:
+    """GFLOP/s of NumPy's float32 matrix product at size x size (the best of `repeats`):
+    the rate any GEMM-based kernel here can reach at most."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)  # warm: threads started, pages touched
+    best = min(_seconds(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+# Idle BLAS threads keep spinning for a while after a product (OpenBLAS: 2^28 cycles,
+# ~75 ms here) and slow whatever runs next on the same cores: measured, a NumPy GEMM just
+# before a PyTorch MLP-2D iteration makes that iteration 3x slower. So a pause this long
+# separates the timed calls of different candidates.
+SETTLE_SECONDS = 0.1
+
+
+def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 7,
+                     warmup: int = 1, settle: float = SETTLE_SECONDS) -> dict[str, float]:
+    """Median seconds per call of each candidate, run round-robin (a, b, c, a, b, c, ...)
+    so that a slow spell of a shared machine hits every candidate alike, with a pause of
+    `settle` seconds before each call so that no candidate pays for the previous one's
+    spinning threads."""
+    for _ in range(warmup):
+        for function in candidates.values():
+            function()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, function in candidates.items():
+            time.sleep(settle)
+            times[name].append(_seconds(function))
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+SLOW_SECONDS = 1.0  # a candidate slower than this per call (the NumPy reference on convs) ...
+SLOW_REPEATS = 3  # ... is timed this many times, on its own, after the others
+
+
+def time_candidates(candidates: dict[str, Callable[[], object]], repeats: int,
+                    interleave: bool = True) -> dict[str, float]:
+    """Median seconds per call: the fast candidates interleaved (`repeats` rounds), or with
+    interleave=False each in a block of its own (so that each keeps its thread pools and
+    caches warm, as when it runs alone); the slow ones (over SLOW_SECONDS on a first call)
+    SLOW_REPEATS times each, to keep a run short."""
+    first = {}
+    for name, function in candidates.items():
+        function()  # compile, allocate workspaces, start thread pools
+        time.sleep(SETTLE_SECONDS)
+        first[name] = _seconds(function)
+    slow = {name for name, value in first.items() if value > SLOW_SECONDS}
+    fast = {name: f for name, f in candidates.items() if name not in slow}
+    if interleave:
+        seconds = time_interleaved(fast, repeats, warmup=0)
+    else:
+        seconds = {name: time_interleaved({name: f}, repeats, warmup=1, settle=0.0)[name]
+                   for name, f in fast.items()}
+    for name in slow:
+        seconds[name] = time_interleaved({name: candidates[name]}, SLOW_REPEATS, warmup=0)[name]
+    return {name: seconds[name] for name in candidates}
+
+
+def machine_description() -> dict[str, str]:
+    """CPU model, cores, threads used, library versions, date and load: for the tables."""
+    model = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    import numba
+
+    torch = load_torch()
+    info = {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "threads": str(THREADS),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load average (1 min) at start"] = f"{os.getloadavg()[0]:.2f}"
+    return info
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_header(title: str, ceiling: float) -> None:
+    print(f"## {title}\n")
+    for key, value in machine_description().items():
+        print(f"- {key}: {value}")
+    print(f"- float32 GEMM ceiling (NumPy 4096^2, this run): {ceiling:.0f} GFLOP/s")
+    print(f"- FMA peak for {THREADS} thread(s) (shared/PERFORMANCE.md): "
+          f"{FMA_PEAK_GFLOPS:.0f} GFLOP/s\n")

@@ -1,0 +1,454 @@
+"""The Numba kernels (kernels/cpu) agree with the reference kernels (kernels/reference)
+over drawn shapes, geometries and dtypes, within bounds derived from rounding error.
+
+Notation: u is the unit roundoff of the dtype under test (2^-24 for float32, 2^-53 for
+float64), u64 = 2^-53.
+
+Cold cost: the first run on a machine compiles every kernel for float32 and float64
+(~30 s on 2 Zen 4 cores, nearly all of this file's time); Numba caches the machine code
+next to kernels/cpu, so later runs take ~3 s (1.3 s of tests).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.strategies import DTYPES, conv2d_configs, random_array, seeds
+
+from minigan.kernels import cpu
+from minigan.kernels import reference as ref
+from minigan.kernels.cpu._util import PARALLEL_MIN_ELEMENTS
+
+U64 = 2.0**-53
+KINDS = ("relu", "leaky_relu", "tanh", "sigmoid", "none")
+
+
+def unit_roundoff(dtype) -> float:
+    return float(np.finfo(dtype).eps) / 2
+
+
+def assert_within(fast, expected, bound, what: str):
+    """|fast - expected| <= bound elementwise, with the worst offender in the message."""
+    assert fast.shape == expected.shape, f"{what}: shape {fast.shape} != {expected.shape}"
+    error = np.abs(fast.astype(np.float64) - expected.astype(np.float64))
+    excess = error - bound
+    worst = np.unravel_index(np.argmax(excess), excess.shape) if excess.size else ()
+    assert np.all(excess <= 0), (
+        f"{what}: error {error[worst]:.3g} > bound {np.asarray(bound)[worst]:.3g} at {worst}"
+    )
+
+
+# ----------------------------------------------------------------------------- convolution
+# A dot product of K terms summed in floating point, in any order, is off from the exact
+# sum by at most (K - 1) u sum_i |a_i b_i| (Higham, Accuracy and Stability of Numerical
+# Algorithms, 2nd ed., eq. 3.5, to first order). The fast and reference kernels sum in
+# different orders, so each is within K u (|a| . |b|) of the exact value and they differ by
+# at most 2 K u (|a| . |b|). The sums of |a_i b_i| are the same kernels applied to |x|,
+# |w| and |gy|, evaluated in float64. Every output element of conv2d sums
+# K = C_in/groups * kH * kW terms, of the input gradient at most C_out/groups * kH * kW, of
+# the weight gradient at most N * H_out * W_out.
+
+
+def _conv_case(config, seed, dtype):
+    x_shape, w_shape, stride, padding, dilation, groups = config
+    x = random_array(seed, x_shape, dtype)
+    w = random_array(seed + 1, w_shape, dtype)
+    y = ref.conv2d(x, w, stride, padding, dilation, groups)
+    gy = random_array(seed + 2, y.shape, dtype)
+    return x, w, gy, (stride, padding, dilation, groups)
+
+
+def _check_conv(x, w, gy, geometry, dtype, what=""):
+    n, c_in = x.shape[:2]
+    c_out, c_group, kh, kw = w.shape
+    groups = geometry[3]
+    u = unit_roundoff(dtype)
+    ax, aw, agy = (np.abs(a).astype(np.float64) for a in (x, w, gy))
+
+    y = cpu.conv2d(x, w, *geometry)
+    assert y.dtype == dtype
+    bound = 2 * c_group * kh * kw * u * ref.conv2d(ax, aw, *geometry)
+    assert_within(y, ref.conv2d(x, w, *geometry), bound, f"conv2d{what}")
+
+    gx = cpu.conv2d_input_grad(gy, w, x.shape[2:], *geometry)
+    assert gx.dtype == dtype
+    terms = c_out // groups * kh * kw
+    bound = 2 * terms * u * ref.conv2d_input_grad(agy, aw, x.shape[2:], *geometry)
+    assert_within(gx, ref.conv2d_input_grad(gy, w, x.shape[2:], *geometry), bound,
+                  f"conv2d_input_grad{what}")
+
+    gw = cpu.conv2d_weight_grad(x, gy, (kh, kw), *geometry)
+    assert gw.dtype == dtype
+    terms = n * gy.shape[2] * gy.shape[3]
+    bound = 2 * terms * u * ref.conv2d_weight_grad(ax, agy, (kh, kw), *geometry)
+    assert_within(gw, ref.conv2d_weight_grad(x, gy, (kh, kw), *geometry), bound,
+                  f"conv2d_weight_grad{what}")
+
+
+@given(conv2d_configs(groups=True), seeds(), DTYPES)
+def test_conv_kernels_match_reference(config, seed, dtype):
+    x, w, gy, geometry = _conv_case(config, seed, dtype)
+    _check_conv(x, w, gy, geometry, dtype)
+
+
+@given(conv2d_configs(), seeds(), DTYPES, st.booleans())
+@settings(max_examples=20)
+def test_conv_kernels_channels_last_match_reference(config, seed, dtype, chunked):
+    """The channels-last columns (used from CHANNELS_LAST_MIN_CHANNELS input channels on,
+    here forced for every ungrouped conv), whole or one sample at a time."""
+    x, w, gy, geometry = _conv_case(config, seed, dtype)
+    conv = importlib.import_module("minigan.kernels.cpu.conv")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "CHANNELS_LAST_MIN_CHANNELS", 1)
+        if chunked:
+            patch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)
+        _check_conv(x, w, gy, geometry, dtype, " (channels-last)")
+
+
+@given(conv2d_configs(groups=True, max_batch=4), seeds())
+@settings(max_examples=10)
+def test_conv_kernels_in_batch_chunks_match_reference(config, seed):
+    """Channel-major columns built one sample at a time (as for large batches)."""
+    x, w, gy, geometry = _conv_case(config, seed, np.float64)
+    conv = importlib.import_module("minigan.kernels.cpu.conv")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)
+        patch.setattr(conv, "CHANNELS_LAST_MIN_CHANNELS", 10**9)
+        _check_conv(x, w, gy, geometry, np.float64, " (chunked)")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_dense_shortcut_matches_reference(dtype):
+    """A kernel covering its whole input (DCGAN's 7x7 first and last layers) skips the
+    columns; its results must be the same convolution."""
+    x = random_array(1, (3, 5, 7, 7), dtype)
+    w = random_array(2, (4, 5, 7, 7), dtype)
+    gy = random_array(3, (3, 4, 1, 1), dtype)
+    _check_conv(x, w, gy, ((1, 1), (0, 0), (1, 1), 1), dtype, " (dense)")
+
+
+@given(conv2d_configs(groups=True), seeds())
+@settings(max_examples=10)
+def test_conv_adjoint_kernels_accept_smaller_gradients(config, seed):
+    """The adjoints may get a gy with fewer rows than conv2d(x) has (conv_transpose2d with
+    output_padding, and its second derivatives): those rows simply take no part."""
+    x, w, gy, geometry = _conv_case(config, seed, np.float64)
+    if gy.shape[2] < 2:
+        return
+    gy = np.ascontiguousarray(gy[:, :, :-1])
+    u = unit_roundoff(np.float64)
+    gx = cpu.conv2d_input_grad(gy, w, x.shape[2:], *geometry)
+    expected = ref.conv2d_input_grad(gy, w, x.shape[2:], *geometry)
+    bound = 2 * w.shape[0] * w.shape[2] * w.shape[3] * u * ref.conv2d_input_grad(
+        np.abs(gy), np.abs(w), x.shape[2:], *geometry)
+    assert_within(gx, expected, bound, "conv2d_input_grad")
+    gw = cpu.conv2d_weight_grad(x, gy, w.shape[2:], *geometry)
+    expected = ref.conv2d_weight_grad(x, gy, w.shape[2:], *geometry)
+    bound = 2 * gy[0, 0].size * x.shape[0] * u * ref.conv2d_weight_grad(
+        np.abs(x), np.abs(gy), w.shape[2:], *geometry)
+    assert_within(gw, expected, bound, "conv2d_weight_grad")
+
+
+def test_conv_outputs_do_not_share_the_workspace():
+    """The column matrix is reused between calls; results must be fresh arrays."""
+    x = random_array(4, (2, 3, 6, 6), np.float32)
+    w = random_array(5, (4, 3, 3, 3), np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    first = cpu.conv2d(x, w, *geometry)
+    kept = first.copy()
+    cpu.conv2d(2 * x, w, *geometry)
+    cpu.conv2d_input_grad(first, w, (6, 6), *geometry)
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_conv_accepts_non_contiguous_inputs():
+    x = random_array(6, (2, 6, 5, 4), np.float64).transpose(0, 1, 3, 2)  # (2, 6, 4, 5) view
+    w = random_array(7, (3, 6, 2, 2), np.float64)[:, :, ::-1]
+    geometry = ((1, 2), (1, 0), (1, 1), 1)
+    np.testing.assert_allclose(cpu.conv2d(x, w, *geometry), ref.conv2d(x, w, *geometry),
+                               rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- activations
+# Each output is one to four correctly rounded operations on the same operands as the
+# reference, except tanh, exp and log1p, whose libm results may differ by an ulp or two
+# from NumPy's. Allow 8 ulps of the values involved: a wrong formula is off by O(1).
+
+
+def _activation_shapes():
+    return st.sampled_from([(5, 7), (3, 4, 2, 3), (2, 1), (1, 6, 1, 1)])
+
+
+@given(_activation_shapes(), st.sampled_from(KINDS), st.floats(0.0, 0.5), seeds(), DTYPES)
+def test_activation_kernels_match_reference(shape, kind, slope, seed, dtype):
+    u = unit_roundoff(dtype)
+    x = random_array(seed, shape, dtype, scale=3.0)
+    bias = random_array(seed + 1, shape[1:2], dtype)
+    gy = random_array(seed + 2, shape, dtype)
+
+    y = cpu.activation(x, kind, slope)
+    expected = ref.activation(x, kind, slope)
+    assert y.dtype == dtype
+    assert_within(y, expected, 16 * u * (np.abs(expected) + 1), f"activation {kind}")
+
+    z = cpu.bias_activation(x, bias, kind, slope)
+    expected = ref.bias_activation(x, bias, kind, slope)
+    assert z.dtype == dtype
+    assert_within(z, expected, 16 * u * (np.abs(expected) + 1), f"bias_activation {kind}")
+
+    g = cpu.activation_grad(gy, expected, kind, slope)
+    want = ref.activation_grad(gy, expected, kind, slope)
+    assert g.dtype == dtype
+    assert_within(g, want, 16 * u * np.abs(gy), f"activation_grad {kind}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_activation_kernels_parallel_copy(kind):
+    """Arrays past PARALLEL_MIN_ELEMENTS take the parallel loops."""
+    shape = (PARALLEL_MIN_ELEMENTS // 64 + 3, 8, 2, 4)
+    x = random_array(8, shape, np.float32, scale=3.0)
+    bias = random_array(9, (8,), np.float32)
+    u = unit_roundoff(np.float32)
+    expected = ref.bias_activation(x, bias, kind, 0.2)
+    assert_within(cpu.bias_activation(x, bias, kind, 0.2), expected,
+                  16 * u * (np.abs(expected) + 1), kind)
+    assert_within(cpu.activation_grad(x, expected, kind, 0.2),
+                  ref.activation_grad(x, expected, kind, 0.2), 16 * u * np.abs(x), kind)
+
+
+def _ulps(values, exact):
+    """|values - exact| in units of the float32 spacing at exact."""
+    spacing = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    return np.abs(values.astype(np.float64) - exact) / spacing
+
+
+def test_float32_exp_tanh_sigmoid_are_accurate():
+    """kernels/cpu/_math.py's vectorisable float32 functions, over a dense grid, against
+    float64 results: a few ulps (a wrong coefficient or range reduction costs thousands)."""
+    from numba import njit
+
+    fast_math = importlib.import_module("minigan.kernels.cpu._math")
+
+    @njit
+    def apply_all(x, out):
+        for i in range(x.size):
+            out[0, i] = fast_math.exp(x[i])
+            out[1, i] = fast_math.tanh(x[i])
+            out[2, i] = fast_math.sigmoid(x[i])
+
+    x = np.concatenate([np.linspace(-100, 100, 400_001), np.linspace(-1, 1, 200_001)])
+    x = x.astype(np.float32)
+    out = np.empty((3, x.size), np.float32)
+    apply_all(x, out)
+    x64 = x.astype(np.float64)
+    normal = (x >= np.float32(-87.33)) & (x < np.float32(88.37))  # exp's documented range
+    assert _ulps(out[0][normal], np.exp(x64[normal])).max() <= 2
+    assert _ulps(out[1], np.tanh(x64)).max() <= 4
+    sigmoid = 1 / (1 + np.exp(-x64))
+    tiny = sigmoid < 1.2e-38  # flushed to 0 below float32's normal range
+    assert _ulps(out[2][~tiny], sigmoid[~tiny]).max() <= 4
+    assert np.all(out[2][tiny] < 1.2e-38)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    out = np.empty((3, special.size), np.float32)
+    apply_all(special, out)
+    assert np.isnan(out[:, 0]).all()
+    np.testing.assert_array_equal(out[:, 1:], [[np.inf, 0, 1, 1], [1, -1, 0, -0.0],
+                                               [1, 0, 0.5, 0.5]])
+
+
+def test_activation_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="activation: unknown activation kind 'gelu'"):
+        cpu.activation(np.zeros(3, np.float32), "gelu", 0.0)
+
+
+def test_sigmoid_is_finite_at_extreme_logits():
+    x = np.array([-1000.0, -90.0, 0.0, 90.0, 1000.0], np.float32)
+    y = cpu.activation(x, "sigmoid", 0.0)
+    np.testing.assert_array_equal(y[[0, 2, 3, 4]], [0, 0.5, 1, 1])
+    assert 0 <= y[1] < 1e-38  # exp(-90) is a float32 subnormal, not a nan from inf / inf
+
+
+# ----------------------------------------------------------------------------- batch norm
+# The fast kernels sum in float64 and round once; every other step is a few float32 (or
+# float64) operations. So against the exact result (the reference run in float64 on the
+# same inputs) each output is within 16 u of the magnitude of the terms that form it,
+# plus the float64 summation error of both sides: at most 4 M u64 of the same magnitude
+# for M terms per channel (naive or pairwise sums, first order).
+
+
+def _bn_case(draw_shape, seed, dtype, affine):
+    x = random_array(seed, draw_shape, dtype, scale=2.0) + dtype(0.5)
+    c = draw_shape[1]
+    weight = random_array(seed + 1, (c,), dtype) if affine else None
+    bias = random_array(seed + 2, (c,), dtype) if affine else None
+    gy = random_array(seed + 3, draw_shape, dtype)
+    return x, weight, bias, gy
+
+
+def _bn_shapes():
+    return st.sampled_from([(4, 3), (3, 5), (2, 3, 3, 4), (3, 2, 1, 5), (2, 4, 2, 2)])
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+@given(_bn_shapes(), seeds(), DTYPES, st.booleans())
+def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine):
+    eps = 1e-5
+    x, weight, bias, gy = _bn_case(shape, seed, dtype, affine)
+    count = x.size // x.shape[1]
+    tol = 16 * unit_roundoff(dtype) + 4 * count * U64
+    axes = (0,) + tuple(range(2, x.ndim))
+    channel = (1, -1) + (1,) * (x.ndim - 2)
+    w64 = np.ones(x.shape[1]) if weight is None else _f64(weight)
+    b64 = np.zeros(x.shape[1]) if bias is None else _f64(bias)
+
+    y, mean, var = cpu.batch_norm_train(x, weight, bias, eps)
+    y_exact, mean_exact, var_exact = ref.batch_norm_train(_f64(x), _f64(weight), _f64(bias), eps)
+    assert y.dtype == mean.dtype == var.dtype == dtype
+    scale = np.abs(x).mean(axis=axes)
+    assert_within(mean, mean_exact, tol * scale, "batch_norm_train mean")
+    assert_within(var, var_exact, tol * (x.astype(np.float64) ** 2).mean(axis=axes), "var")
+    invstd = 1 / np.sqrt(var_exact + eps)
+    terms = (np.abs(x - mean_exact.reshape(channel)) + scale.reshape(channel)) * (
+        invstd * np.abs(w64)).reshape(channel) + np.abs(b64).reshape(channel)
+    assert_within(y, y_exact, tol * terms, "batch_norm_train y")
+
+    y = cpu.batch_norm_eval(x, mean, var, weight, bias, eps)
+    y_exact = ref.batch_norm_eval(_f64(x), _f64(mean), _f64(var), _f64(weight), _f64(bias), eps)
+    assert y.dtype == dtype
+    assert_within(y, y_exact, tol * terms, "batch_norm_eval")
+
+    gx, gweight, gbias = cpu.batch_norm_backward(gy, x, weight, mean, var, eps)
+    exact = ref.batch_norm_backward(_f64(gy), _f64(x), _f64(weight), _f64(mean), _f64(var), eps)
+    assert gx.dtype == dtype
+    invstd = (1 / np.sqrt(_f64(var) + eps)).reshape(channel)
+    centered = np.abs(x - _f64(mean).reshape(channel))
+    sum_gy = np.abs(gy).sum(axis=axes, keepdims=True)
+    sum_gy_xc = (np.abs(gy) * centered).sum(axis=axes, keepdims=True)
+    terms = np.abs(w64).reshape(channel) * invstd * (
+        np.abs(gy) + sum_gy / count + centered * invstd**2 * sum_gy_xc / count)
+    assert_within(gx, exact[0], tol * terms, "batch_norm_backward gx")
+    if affine:
+        assert gweight.dtype == gbias.dtype == dtype
+        assert_within(gweight, exact[1], tol * (invstd * sum_gy_xc).reshape(-1), "gweight")
+        assert_within(gbias, exact[2], tol * sum_gy.reshape(-1), "gbias")
+    else:
+        assert gweight is None and gbias is None
+
+
+def test_batch_norm_float32_stays_accurate_far_from_zero():
+    """With |mean| >> std, x * scale + shift would cancel two large terms; the kernels
+    center first, so the normalized output keeps float32 accuracy."""
+    x = (1000.0 + random_array(10, (64, 3, 4, 4), np.float64)).astype(np.float32)
+    y, _, _ = cpu.batch_norm_train(x, None, None, 1e-5)
+    y_exact, _, _ = ref.batch_norm_train(x.astype(np.float64), None, None, 1e-5)
+    # x itself is exact here; rounding x - mean (|x| ~ 1000, the mean off by u * 1000)
+    # and scaling by invstd ~ 1 leaves an error ~ 1000 * 2u = 1.2e-4 of the unit-std output
+    assert np.abs(y - y_exact).max() < 3e-4
+
+
+# ----------------------------------------------------------------------------- loss
+# max(x, 0) - x t + log1p(exp(-|x|)): four rounded operations plus libm's exp and log1p;
+# 16 ulps of |x| + 1 (the terms' size) is generous for that and far below any formula
+# error.
+
+
+@given(st.sampled_from([(7,), (4, 1), (3, 5)]), seeds(), DTYPES)
+def test_bce_with_logits_matches_reference(shape, seed, dtype):
+    x = random_array(seed, shape, dtype, scale=5.0)
+    target = (random_array(seed + 1, shape, np.float64) > 0).astype(dtype)
+    loss = cpu.bce_with_logits(x, target)
+    assert loss.dtype == dtype
+    bound = 16 * unit_roundoff(dtype) * (np.abs(x) + 1)
+    assert_within(loss, ref.bce_with_logits(x, target), bound, "bce_with_logits")
+    # a scalar target broadcasts, as it does in the reference
+    assert_within(cpu.bce_with_logits(x, 1.0), ref.bce_with_logits(x, 1.0), bound, "scalar")
+
+
+def test_bce_with_logits_is_exact_at_extreme_logits():
+    x = np.array([-1000.0, 1000.0, -1000.0, 1000.0], np.float32)
+    t = np.array([0.0, 1.0, 1.0, 0.0], np.float32)
+    np.testing.assert_array_equal(cpu.bce_with_logits(x, t), [0, 0, 1000, 1000])
+
+
+# ----------------------------------------------------------------------------- optimizers
+# The fast loops repeat the reference's operations in the same order, on the same dtype,
+# with the coefficients rounded the same way; every result is a chain of at most ~8
+# correctly rounded operations. Allow 8 ulps of the parameter's and the step's size.
+
+
+def _optim_state(seed, size, dtype):
+    param = random_array(seed, (size,), dtype)
+    grad = random_array(seed + 1, (size,), dtype)
+    first = random_array(seed + 2, (size,), dtype, scale=0.1)
+    second = np.abs(random_array(seed + 3, (size,), dtype, scale=0.1))
+    return param, grad, first, second
+
+
+def _assert_same_state(fast, slow, dtype, what):
+    u = unit_roundoff(dtype)
+    for i, (a, b) in enumerate(zip(fast, slow)):
+        if a is None:
+            continue
+        assert a.dtype == dtype
+        assert_within(a, b, 16 * u * (np.abs(b) + 1), f"{what} array {i}")
+
+
+def _run_both(update_name, arrays, *hyper):
+    fast = [None if a is None else a.copy() for a in arrays]
+    slow = [None if a is None else a.copy() for a in arrays]
+    getattr(cpu, update_name)(*fast, *hyper)
+    getattr(ref, update_name)(*slow, *hyper)
+    return fast, slow
+
+
+_SIZES = st.sampled_from([1, 17, PARALLEL_MIN_ELEMENTS + 5])
+
+
+@given(seeds(), _SIZES, DTYPES, st.integers(1, 1000), st.sampled_from([0.0, 0.01]),
+       st.booleans())
+@settings(max_examples=12)
+def test_adam_update_matches_reference(seed, size, dtype, step, weight_decay, decoupled):
+    param, grad, exp_avg, exp_avg_sq = _optim_state(seed, size, dtype)
+    before = param.copy()
+    fast, slow = _run_both("adam_update", [param, grad, exp_avg, exp_avg_sq],
+                           step, 2e-4, 0.5, 0.999, 1e-8, weight_decay, decoupled)
+    _assert_same_state(fast, slow, dtype, "adam_update")
+    assert not np.array_equal(fast[0], before)  # it did update in place
+
+
+@given(seeds(), _SIZES, DTYPES, st.sampled_from([0.0, 0.9]), st.sampled_from([0.0, 0.01]))
+@settings(max_examples=12)
+def test_rmsprop_update_matches_reference(seed, size, dtype, momentum, weight_decay):
+    param, grad, buffer, square_avg = _optim_state(seed, size, dtype)
+    buffer = buffer if momentum else None
+    fast, slow = _run_both("rmsprop_update", [param, grad, square_avg, buffer],
+                           5e-5, 0.99, 1e-8, weight_decay, momentum)
+    _assert_same_state(fast, slow, dtype, "rmsprop_update")
+
+
+@given(seeds(), _SIZES, DTYPES, st.sampled_from([0.0, 0.9]), st.sampled_from([0.0, 0.01]),
+       st.booleans())
+@settings(max_examples=12)
+def test_sgd_update_matches_reference(seed, size, dtype, momentum, weight_decay, nesterov):
+    param, grad, buffer, _ = _optim_state(seed, size, dtype)
+    buffer = buffer if momentum else None
+    fast, slow = _run_both("sgd_update", [param, grad, buffer],
+                           0.01, momentum, weight_decay, nesterov and momentum > 0)
+    _assert_same_state(fast, slow, dtype, "sgd_update")
+
+
+def test_optimizer_updates_fall_back_for_strided_arrays():
+    """A strided view cannot be updated through a flat view: the reference does it."""
+    param, grad, exp_avg, exp_avg_sq = _optim_state(11, 20, np.float32)
+    views = [a[::2] for a in (param, grad, exp_avg, exp_avg_sq)]
+    expected = [v.copy() for v in views]
+    ref.adam_update(*expected, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+    cpu.adam_update(*views, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+    np.testing.assert_array_equal(param[::2], expected[0])
