@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_example_trains_a_tiny_gan():
     text = README.read_text(encoding="utf-8")
     example = re.search(r"```python\n(import minigan as mg.*?)```", text, re.S).group(1)
-    assert len(example.strip().splitlines()) <= 20
+    assert len(example.strip().splitlines()) <= 18
     scope: dict = {}
     exec(compile(example, "README.md", "exec"), scope)
     mg = scope["mg"]
