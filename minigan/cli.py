@@ -1,4 +1,4 @@
-"""The `minigan` command: train | sample | eval | info | download | bench.
+"""The `minigan` command: train | sample | eval | translate | info | download | bench.
 
 Bad arguments, bad config files and bad data give a one-line error and exit status 2.
 """
@@ -55,8 +55,8 @@ def cmd_train(args) -> int:
     else:
         overrides = load_config_file(args.config) if args.config else {}
         overrides.update(_parse_set(args.set))
-        for field in ("data", "steps", "batch_size", "seed", "checkpoint_every",
-                      "sample_every", "objective", "n_critic", "pack"):
+        for field in ("data", "data_a", "data_b", "steps", "batch_size", "seed",
+                      "checkpoint_every", "sample_every", "objective", "n_critic", "pack"):
             value = getattr(args, field, None)
             if value is not None:
                 overrides[field] = value
@@ -93,6 +93,9 @@ def cmd_sample(args) -> int:
     from .io import save_image_grid, save_points_plot
 
     trainer = _trainer_from(args)
+    if trainer.kind == "cyclegan":
+        raise UsageError("a CycleGAN run translates images rather than sampling them: use "
+                         "minigan translate --run RUN --direction a2b --input X --out Y")
     samples = trainer.sample(args.n, seed=args.seed)
     out = Path(args.out)
     if out.suffix == ".npy":
@@ -110,6 +113,16 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     trainer = _trainer_from(args)
     print(json.dumps(trainer.evaluate(args.n, seed=args.seed), indent=2))
+    return 0
+
+
+def cmd_translate(args) -> int:
+    from .gan.cyclegan_io import translate_files
+
+    written = translate_files(args.run, args.direction, args.input, args.out,
+                              device=args.device)
+    where = args.out if len(written) != 1 else written[0]
+    print(f"translated {args.input} ({args.direction}) -> {where}")
     return 0
 
 
@@ -178,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a GAN (default: DCGAN on bundled MNIST)")
     train.add_argument("--recipe", default="dcgan-mnist", choices=sorted(RECIPES))
     train.add_argument("--data", help="built-in data name, IDX file/folder, image folder, .npz")
+    train.add_argument("--data-a", help="CycleGAN domain A (any --data source)")
+    train.add_argument("--data-b", help="CycleGAN domain B (any --data source)")
     train.add_argument("--steps", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--device", choices=["numpy", "cpu", "cuda"])
@@ -209,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--n", type=int, default=2500)
         p.set_defaults(handler=handler)
 
+    translate = sub.add_parser("translate", help="translate images with a trained CycleGAN run")
+    translate.add_argument("--run", required=True, help="CycleGAN run folder or checkpoint")
+    translate.add_argument("--direction", required=True, choices=["a2b", "b2a"])
+    translate.add_argument("--input", required=True,
+                           help="an image, a folder of images, or a .npy of (N, C, H, W) in "
+                                "[-1, 1]")
+    translate.add_argument("--out", required=True,
+                           help="an image file (one input image), a folder, or a .npy")
+    translate.add_argument("--device", choices=["numpy", "cpu", "cuda"])
+    translate.set_defaults(handler=cmd_translate)
+
     info = sub.add_parser("info", help="versions, devices, GPU")
     info.set_defaults(handler=cmd_info)
 
@@ -236,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "command", None):
-            raise UsageError("choose a command: train, sample, eval, info, download, bench "
-                             "(minigan --help)")
+            raise UsageError("choose a command: train, sample, eval, translate, info, "
+                             "download, bench (minigan --help)")
         return args.handler(args)
     except (UsageError, ConfigError, DataFormatError, DownloadError, CheckpointError,
             DeviceUnavailable, FileNotFoundError) as error:

@@ -4,14 +4,20 @@
     trainer = minigan.gan.Trainer(config, device="cpu", out="runs/ring8")
     trainer.fit()
     points = trainer.sample(1000)
+
+    # a recipe of kind "cyclegan" gives a CycleGANTrainer (two generators, two critics)
+    cyclegan = minigan.gan.Trainer(minigan.gan.recipe("cyclegan-mnist-inverted"))
+    cyclegan.fit()
+    inverted = cyclegan.translate(images, "a2b")  # (N, C, H, W) in [-1, 1]
 """
 
 from . import objectives
 from .models import build_models
 from .recipes import RECIPES, ConfigError, TrainConfig, load_config_file, recipe
 from .trainer import Trainer, TrainingDiverged
+from .cyclegan import CycleGANTrainer, HistoryPool  # after .trainer, which it builds on
 
 __all__ = [
     "objectives", "build_models", "RECIPES", "ConfigError", "TrainConfig", "load_config_file",
-    "recipe", "Trainer", "TrainingDiverged",
+    "recipe", "Trainer", "TrainingDiverged", "CycleGANTrainer", "HistoryPool",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OBJECTIVE_NAMES = ("minimax", "non_saturating", "wasserstein", "hinge", "lsgan")
+KINDS = ("gan", "cyclegan")
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,20 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty; 0 = off
     ema: float = 0.0  # decay of an EMA copy of the generator; 0 = off
     pack: int = 1  # PacGAN packing degree
+    # ---- kind "cyclegan" (unpaired translation between two image domains, cyclegan.py)
+    kind: str = "gan"  # gan | cyclegan
+    data_a: str = ""  # the two domains: any data source, or a built-in domain of cyclegan.py
+    data_b: str = ""
+    image_size: int = 0  # resize both domains to this square size; 0 = as stored
+    channels: int = 0  # convert both domains to 1 or 3 channels; 0 = as stored
+    ngf: int = 64  # generator width (its first convolution's channels)
+    n_blocks: int = 9  # residual blocks of the generator
+    upsample: str = "transpose"  # transpose (ConvTranspose2d) | resize (Upsample + Conv2d)
+    ndf: int = 64  # discriminator width
+    d_layers: int = 3  # PatchGAN stride-2 layers: 3 = 70x70 patches, 2 = 34x34
+    cycle_weight: float = 10.0  # lambda of the cycle-consistency L1 loss
+    identity_weight: float = 0.5  # identity-mapping L1 weight, as a fraction of lambda
+    pool_size: int = 50  # history of generated images the discriminators see; 0 = none
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -93,10 +108,37 @@ class TrainConfig:
             (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1,
              "log_every, sample_every and checkpoint_every must be >= 1"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+            (self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}"),
         ]
+        if self.kind == "cyclegan":
+            checks += self._cyclegan_checks()
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    def _cyclegan_checks(self) -> list:
+        unused = [name for name, off in (("n_critic", 1), ("pack", 1), ("gp_weight", 0.0),
+                                         ("r1_gamma", 0.0), ("weight_clip", 0.0), ("ema", 0.0))
+                  if getattr(self, name) != off]
+        return [
+            (bool(self.data_a and self.data_b),
+             "kind 'cyclegan' needs both domains: set data_a and data_b (--data-a, --data-b)"),
+            (self.objective == "lsgan",
+             f"kind 'cyclegan' trains with the least-squares objective (objective = 'lsgan'), "
+             f"got {self.objective!r}"),
+            (not unused, f"kind 'cyclegan' does not use {', '.join(unused)}: leave "
+                         f"{'it' if len(unused) == 1 else 'them'} at the default"),
+            (self.upsample in ("transpose", "resize"),
+             f"upsample must be transpose or resize, got {self.upsample!r}"),
+            (self.image_size == 0 or (self.image_size >= 8 and self.image_size % 4 == 0),
+             f"image_size must be 0 (as stored) or a multiple of 4 (>= 8), got "
+             f"{self.image_size}"),
+            (self.channels in (0, 1, 3), f"channels must be 0, 1 or 3, got {self.channels}"),
+            (min(self.ngf, self.ndf, self.d_layers) >= 1 and self.n_blocks >= 0,
+             "ngf, ndf and d_layers must be >= 1, n_blocks >= 0"),
+            (min(self.cycle_weight, self.identity_weight) >= 0 and self.pool_size >= 0,
+             "cycle_weight, identity_weight and pool_size must be >= 0"),
+        ]
 
 
 def _coerce(key, value, kind):
@@ -134,6 +176,25 @@ def _mlp_2d(**extra) -> dict:
     return base
 
 
+def _cyclegan_28(**extra) -> dict:
+    # Official CycleGAN (junyanz/pytorch-CycleGAN-and-pix2pix, options/ and
+    # models/cycle_gan_model.py): least-squares GAN loss, cycle lambda 10, identity 0.5 x
+    # lambda, pool of 50, Adam 2e-4 betas (0.5, 0.999), lr constant for the first half then
+    # linearly to 0 ("linear" policy, n_epochs = n_epochs_decay = 100), batch 1, ngf = ndf =
+    # 64, 9 residual blocks and a 70x70 PatchGAN for 256x256 images. For 28x28 digits on a
+    # CPU we keep the losses and the optimizer, and shrink the networks so a run takes
+    # minutes: ngf 8, 3 residual blocks (the official 6-block variant is for 128x128), a
+    # 2-layer PatchGAN (34x34 patches, a 5x5 grid on 28x28) with ndf 16, batch 16, and 800
+    # iterations (6.4 passes over 2,000 images per domain; benchmarks/RESULTS.md has the
+    # scores and times).
+    base = dict(kind="cyclegan", objective="lsgan", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                lr_schedule="linear", ngf=8, n_blocks=3, ndf=16, d_layers=2, batch_size=16,
+                cycle_weight=10.0, identity_weight=0.5, pool_size=50, steps=800, log_every=10,
+                sample_every=200, checkpoint_every=400)
+    base.update(extra)
+    return base
+
+
 RECIPES: dict[str, dict] = {
     # Goodfellow et al. 2014 GAN with the non-saturating generator loss on 8 Gaussians.
     "mlp-ring8": _mlp_2d(name="mlp-ring8", data="ring8"),
@@ -166,6 +227,14 @@ RECIPES: dict[str, dict] = {
     # DCGAN 64x64, pytorch/examples dcgan/main.py defaults (for image folders a user brings).
     "dcgan-64": dict(name="dcgan-64", data="mnist5k", model="dcgan", steps=5000,
                      batch_size=64, sample_every=250, checkpoint_every=500),
+    # CycleGAN (Zhu et al. 2017) on unpaired 28x28 digit domains; see _cyclegan_28.
+    "cyclegan-mnist-inverted": _cyclegan_28(name="cyclegan-mnist-inverted",
+                                            data_a="mnist5k-half-a",
+                                            data_b="mnist5k-inverted-half-b"),
+    # MNIST <-> the UCI 8x8 optical digits scaled up to 28x28: two renderings of digits, a
+    # digit-domain pair like those of CoGAN (Liu & Tuzel 2016) and CyCADA (Hoffman et al. 2018).
+    "cyclegan-mnist-digits": _cyclegan_28(name="cyclegan-mnist-digits", data_a="mnist5k",
+                                          data_b="digits8x8", image_size=28),
 }
 
 

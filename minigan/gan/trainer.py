@@ -8,6 +8,10 @@ One generator iteration (`Trainer.step`):
                      EMA of G's weights; learning-rate schedule.
 `Trainer.fit` repeats it, writing metrics.jsonl, sample grids, the loss plot and checkpoints
 under the run folder at their intervals.
+
+Other kinds of model reuse the loop, the outputs and the checkpoints, replacing the step
+and what it needs: CycleGANTrainer (cyclegan.py) trains two generators and two
+discriminators for unpaired image-to-image translation.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend, optim
 from ..autograd import Tensor, no_grad
 from ..creation import randn
 from ..data import Loader, load_dataset
@@ -36,7 +40,7 @@ from ..io import (
 from ..random import Generator
 from . import objectives
 from .models import build_models
-from .recipes import TrainConfig
+from .recipes import KINDS, ConfigError, TrainConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -44,7 +48,25 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """Trains one GAN described by a TrainConfig on one device, writing into `out`."""
+    """Trains one GAN described by a TrainConfig on one device, writing into `out`.
+
+    The loop (`fit`), the run folder's outputs and the checkpoints are the same for every
+    kind of model. What a kind changes lives in five methods a subclass replaces: `_build`
+    (data, models, optimizers), `step`, `save_samples`, `state_dict` / `load_state_dict`
+    and `evaluate`. `Trainer(config)` builds the trainer of `config.kind`: this class for
+    "gan", CycleGANTrainer (cyclegan.py) for "cyclegan".
+    """
+
+    kind = "gan"
+    loss_plot_keys = ("loss_d", "loss_g")
+
+    def __new__(cls, config: TrainConfig, *args, **kwargs):
+        if cls is Trainer:
+            cls = trainer_class(config.kind)
+        elif config.kind != cls.kind:
+            raise ConfigError(f"{cls.__name__} trains kind {cls.kind!r}, the config is of kind "
+                              f"{config.kind!r}")
+        return super().__new__(cls)
 
     def __init__(self, config: TrainConfig, device: str | None = None, out=None,
                  quiet: bool = False):
@@ -53,7 +75,13 @@ class Trainer:
         self.out = Path(out) if out is not None else None
         self.quiet = quiet
         self.random = Generator(config.seed)  # init, noise, dropout: one seed drives all
+        self._build()
+        self.step_count = 0
+        self.history: list[dict] = []
 
+    def _build(self) -> None:
+        """The data, the models, their optimizers and the fixed noise of the sample grids."""
+        config = self.config
         self.data = load_dataset(config.data)
         sample_shape = tuple(self.data.x.shape[1:])
         self.generator, self.discriminator = build_models(config, sample_shape, self.random)
@@ -63,8 +91,8 @@ class Trainer:
                              seed=config.seed)
 
         # optimizers after .to(device): they pack the parameters into flat buffers
-        self.optimizer_g = self._optimizer(self.generator, config.lr_g)
-        self.optimizer_d = self._optimizer(self.discriminator, config.lr_d)
+        self.optimizer_g = self._optimizer(self.generator.parameters(), config.lr_g)
+        self.optimizer_d = self._optimizer(self.discriminator.parameters(), config.lr_d)
         self.objective = objectives.OBJECTIVES[config.objective]
         self.ema = None
         if config.ema > 0:
@@ -73,14 +101,12 @@ class Trainer:
         fixed = Generator(config.seed + 1)  # a separate stream: the sample grids never shift
         self.fixed_noise = randn(config.n_samples, config.z_dim, generator=fixed,
                                  device=self.device)
-        self.step_count = 0
-        self.history: list[dict] = []
 
-    def _optimizer(self, module: nn.Module, lr: float):
+    def _optimizer(self, parameters, lr: float):
         c = self.config
         if c.optimizer == "rmsprop":
-            return optim.RMSprop(module.parameters(), lr=lr)
-        return optim.Adam(module.parameters(), lr=lr, betas=tuple(c.betas))
+            return optim.RMSprop(parameters, lr=lr)
+        return optim.Adam(parameters, lr=lr, betas=tuple(c.betas))
 
     # ------------------------------------------------------------------ one iteration
 
@@ -122,7 +148,7 @@ class Trainer:
             self.optimizer_d.zero_grad()
             self._check_finite(loss_d, "discriminator loss")
             loss_d.backward()
-            grad_norm_d = self._grad_norm(D, "discriminator")
+            grad_norm_d = self._grad_norm(D.parameters(), "discriminator")
             self.optimizer_d.step()
             if c.weight_clip > 0:
                 for p in D.parameters():
@@ -142,7 +168,7 @@ class Trainer:
         finally:
             for p in frozen:
                 p.requires_grad = True
-        grad_norm_g = self._grad_norm(G, "generator")
+        grad_norm_g = self._grad_norm(G.parameters(), "generator")
         self.optimizer_g.step()
         self._update_ema()
         self.step_count += 1
@@ -172,9 +198,9 @@ class Trainer:
                 "(lower the learning rate, or check the data for NaN)"
             )
 
-    def _grad_norm(self, module: nn.Module, name: str) -> float:
+    def _grad_norm(self, parameters, name: str) -> float:
         total = 0.0
-        for p in module.parameters():
+        for p in parameters:
             if p.grad is not None:
                 total += float((p.grad.data.astype(np.float64) ** 2).sum())
         norm = math.sqrt(total)
@@ -284,7 +310,7 @@ class Trainer:
                 bar.close()
         if self.out is not None:
             self.save_samples(self.out / "samples_final.png")
-            save_loss_plot(self._all_records(), self.out / "loss.png")
+            save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
         return self.history
 
     # ------------------------------------------------------------------ outputs
@@ -333,8 +359,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         """Load a whole state; every part is checked before anything is changed."""
-        if state.get("kind") != "gan":
-            raise CheckpointError(f"not a GAN training checkpoint (kind {state.get('kind')!r})")
+        if state.get("kind") != self.kind:
+            raise CheckpointError(f"not a {self.kind!r} training checkpoint (kind "
+                                  f"{state.get('kind')!r})")
         for key, module in (("generator", self.generator), ("discriminator", self.discriminator)):
             _check_state_matches(key, module.state_dict(), state[key])
         self.generator.load_state_dict(state["generator"])
@@ -369,12 +396,13 @@ class Trainer:
         """A trainer restored from a checkpoint file or a run folder's newest checkpoint.
         Nothing is written unless `out` is given."""
         state = load_checkpoint(latest_checkpoint(source))
-        if state.get("kind") != "gan":
-            raise CheckpointError(f"{source} is not a GAN training checkpoint")
+        if state.get("kind") not in KINDS:
+            raise CheckpointError(f"{source} is not a training checkpoint (kind "
+                                  f"{state.get('kind')!r})")
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config = config.replace(steps=steps)
-        trainer = cls(config, device=device, out=out, quiet=quiet)
+        trainer = Trainer(config, device=device, out=out, quiet=quiet)  # the checkpoint's kind
         trainer.load_state_dict(state)
         return trainer
 
@@ -410,6 +438,15 @@ class Trainer:
         if data.kind == "images" and tuple(data.x.shape[1:]) == (1, 28, 28):
             return digit_scores(self.sample(n or 2000, seed=seed))
         return {}
+
+
+def trainer_class(kind: str) -> type[Trainer]:
+    """The Trainer subclass for a config kind."""
+    if kind == "cyclegan":
+        from .cyclegan import CycleGANTrainer  # imported here: it builds on this module
+
+        return CycleGANTrainer
+    return Trainer
 
 
 def clip_weights(weights, limit: float):
