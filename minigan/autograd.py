@@ -815,11 +815,7 @@ class IndexAdd(Function):
 
     def forward(self, g, shape, index):
         self.index = index
-        out = self.xp.zeros(shape, dtype=g.dtype)
-        self.xp.add.at(out, index, g) if self.backend.name != "cuda" else out.__setitem__(
-            index, out[index] + g
-        )
-        return out
+        return self.K.index_add(g, shape, index)
 
     def backward(self, gg):
         return gg[self.index]

@@ -11,7 +11,7 @@ layout a fast kernel set may rely on; these reference kernels take any (..., H, 
 
 from ._util import array_module
 
-__all__ = ["pad2d", "pad2d_grad", "upsample_nearest2d", "upsample_nearest2d_grad"]
+__all__ = ["index_add", "pad2d", "pad2d_grad", "upsample_nearest2d", "upsample_nearest2d_grad"]
 
 
 def _along(axis: int, index) -> tuple:
@@ -75,3 +75,17 @@ def upsample_nearest2d_grad(gy, scale: int):
     """The adjoint of upsample_nearest2d: each block's gradients summed onto its pixel."""
     *lead, hs, ws = gy.shape
     return gy.reshape(*lead, hs // scale, scale, ws // scale, scale).sum(axis=(-3, -1))
+
+
+def index_add(values, shape: tuple, index):
+    """zeros(shape) with `values` added at `index`; repeated positions add up (the adjoint
+    of indexing, so the gradient of x[[0, 0]] reaches x[0] twice)."""
+    xp = array_module(values)
+    out = xp.zeros(shape, dtype=values.dtype)
+    if xp.__name__ == "cupy":
+        import cupyx
+
+        cupyx.scatter_add(out, index, values)
+    else:
+        xp.add.at(out, index, values)
+    return out
