@@ -58,3 +58,15 @@ def channel_shapes(draw, min_per_channel=2, max_batch=3, max_channels=3, max_siz
     per_sample = int(np.prod(spatial))
     n = max(n, -(-min_per_channel // per_sample))
     return (n, c) + spatial
+
+
+LAYOUTS = st.sampled_from(["nchw", "channels_last"])
+
+
+def in_layout(a: np.ndarray, layout: str) -> np.ndarray:
+    """a with the same shape and values, its memory in `layout`: "nchw" (C-contiguous) or
+    "channels_last" (a 4-D array stored as (N, H, W, C) and viewed as (N, C, H, W), the
+    layout the cpu conv kernels return). Arrays that are not 4-D are returned as they are."""
+    if layout == "nchw" or a.ndim != 4:
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)

@@ -17,11 +17,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.strategies import DTYPES, conv2d_configs, random_array, seeds
+from tests.strategies import (
+    DTYPES,
+    LAYOUTS,
+    conv2d_configs,
+    in_layout,
+    random_array,
+    seeds,
+)
 
 from minigan.kernels import cpu
 from minigan.kernels import reference as ref
-from minigan.kernels.cpu._util import PARALLEL_MIN_ELEMENTS
+from minigan.kernels.cpu._util import PARALLEL_MIN_ELEMENTS, is_channels_last
 
 U64 = 2.0**-53
 KINDS = ("relu", "leaky_relu", "tanh", "sigmoid", "none")
@@ -95,18 +102,45 @@ def test_conv_kernels_match_reference(config, seed, dtype):
     _check_conv(x, w, gy, geometry, dtype)
 
 
-@given(conv2d_configs(), seeds(), DTYPES, st.booleans())
-@settings(max_examples=20)
-def test_conv_kernels_channels_last_match_reference(config, seed, dtype, chunked):
+@given(conv2d_configs(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS)
+@settings(max_examples=30)
+def test_conv_kernels_channels_last_match_reference(config, seed, dtype, chunked, x_layout,
+                                                    gy_layout):
     """The channels-last columns (used from CHANNELS_LAST_MIN_CHANNELS input channels on,
-    here forced for every ungrouped conv), whole or one sample at a time."""
+    here forced for every ungrouped conv), whole or one sample at a time, with x and gy
+    in either memory layout."""
     x, w, gy, geometry = _conv_case(config, seed, dtype)
+    x, gy = in_layout(x, x_layout), in_layout(gy, gy_layout)
     conv = importlib.import_module("minigan.kernels.cpu.conv")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv, "CHANNELS_LAST_MIN_CHANNELS", 1)
         if chunked:
             patch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)
         _check_conv(x, w, gy, geometry, dtype, " (channels-last)")
+
+
+@given(conv2d_configs(groups=True), seeds(), LAYOUTS, LAYOUTS)
+@settings(max_examples=20)
+def test_conv_kernels_accept_channels_last_inputs(config, seed, x_layout, gy_layout):
+    """Channel-major columns (few channels, groups) from inputs in either layout."""
+    x, w, gy, geometry = _conv_case(config, seed, np.float64)
+    _check_conv(in_layout(x, x_layout), w, in_layout(gy, gy_layout), geometry, np.float64,
+                f" ({x_layout} x, {gy_layout} gy)")
+
+
+@pytest.mark.parametrize("c_in", [1, 8])
+def test_conv_results_are_channels_last(c_in):
+    """The layout contract the next kernels rely on: conv2d returns channels-last memory,
+    and conv2d_input_grad does so whenever its columns are channels-last (C_in >= 8)."""
+    x = random_array(10, (2, c_in, 6, 6), np.float32)
+    w = random_array(11, (5, c_in, 3, 3), np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    y = cpu.conv2d(x, w, *geometry)
+    assert is_channels_last(y)
+    gx = cpu.conv2d_input_grad(y, w, (6, 6), *geometry)
+    assert is_channels_last(gx) == (c_in >= 8)
+    np.testing.assert_allclose(gx, ref.conv2d_input_grad(y, w, (6, 6), *geometry),
+                               rtol=1e-4, atol=1e-4 * np.abs(y).max() * w.size)
 
 
 @given(conv2d_configs(groups=True, max_batch=4), seeds())
@@ -121,14 +155,15 @@ def test_conv_kernels_in_batch_chunks_match_reference(config, seed):
         _check_conv(x, w, gy, geometry, np.float64, " (chunked)")
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv_dense_shortcut_matches_reference(dtype):
+def test_conv_dense_shortcut_matches_reference(dtype, layout):
     """A kernel covering its whole input (DCGAN's 7x7 first and last layers) skips the
-    columns; its results must be the same convolution."""
-    x = random_array(1, (3, 5, 7, 7), dtype)
+    columns; its results must be the same convolution, whatever x's layout."""
+    x = in_layout(random_array(1, (3, 5, 7, 7), dtype), layout)
     w = random_array(2, (4, 5, 7, 7), dtype)
     gy = random_array(3, (3, 4, 1, 1), dtype)
-    _check_conv(x, w, gy, ((1, 1), (0, 0), (1, 1), 1), dtype, " (dense)")
+    _check_conv(x, w, gy, ((1, 1), (0, 0), (1, 1), 1), dtype, f" (dense, {layout})")
 
 
 @given(conv2d_configs(groups=True), seeds())
@@ -183,12 +218,14 @@ def _activation_shapes():
     return st.sampled_from([(5, 7), (3, 4, 2, 3), (2, 1), (1, 6, 1, 1)])
 
 
-@given(_activation_shapes(), st.sampled_from(KINDS), st.floats(0.0, 0.5), seeds(), DTYPES)
-def test_activation_kernels_match_reference(shape, kind, slope, seed, dtype):
+@given(_activation_shapes(), st.sampled_from(KINDS), st.floats(0.0, 0.5), seeds(), DTYPES,
+       LAYOUTS, LAYOUTS)
+def test_activation_kernels_match_reference(shape, kind, slope, seed, dtype, x_layout,
+                                            gy_layout):
     u = unit_roundoff(dtype)
-    x = random_array(seed, shape, dtype, scale=3.0)
+    x = in_layout(random_array(seed, shape, dtype, scale=3.0), x_layout)
     bias = random_array(seed + 1, shape[1:2], dtype)
-    gy = random_array(seed + 2, shape, dtype)
+    gy = in_layout(random_array(seed + 2, shape, dtype), gy_layout)
 
     y = cpu.activation(x, kind, slope)
     expected = ref.activation(x, kind, slope)
@@ -200,10 +237,12 @@ def test_activation_kernels_match_reference(shape, kind, slope, seed, dtype):
     assert z.dtype == dtype
     assert_within(z, expected, 16 * u * (np.abs(expected) + 1), f"bias_activation {kind}")
 
-    g = cpu.activation_grad(gy, expected, kind, slope)
+    g = cpu.activation_grad(gy, in_layout(expected, x_layout), kind, slope)
     want = ref.activation_grad(gy, expected, kind, slope)
     assert g.dtype == dtype
     assert_within(g, want, 16 * u * np.abs(gy), f"activation_grad {kind}")
+    # the results keep the input's layout, so that the next kernel reads it in place
+    assert is_channels_last(y) == is_channels_last(z) == is_channels_last(x)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -290,17 +329,19 @@ def _bn_case(draw_shape, seed, dtype, affine):
 
 
 def _bn_shapes():
-    return st.sampled_from([(4, 3), (3, 5), (2, 3, 3, 4), (3, 2, 1, 5), (2, 4, 2, 2)])
+    return st.sampled_from([(4, 3), (3, 5), (2, 3, 3, 4), (3, 2, 1, 5), (2, 4, 2, 2),
+                            (70, 3, 1, 2)])
 
 
 def _f64(a):
     return None if a is None else np.asarray(a, dtype=np.float64)
 
 
-@given(_bn_shapes(), seeds(), DTYPES, st.booleans())
-def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine):
+@given(_bn_shapes(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS)
+def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine, x_layout, gy_layout):
     eps = 1e-5
     x, weight, bias, gy = _bn_case(shape, seed, dtype, affine)
+    x, gy = in_layout(x, x_layout), in_layout(gy, gy_layout)
     count = x.size // x.shape[1]
     tol = 16 * unit_roundoff(dtype) + 4 * count * U64
     axes = (0,) + tuple(range(2, x.ndim))
@@ -318,6 +359,7 @@ def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine):
     terms = (np.abs(x - mean_exact.reshape(channel)) + scale.reshape(channel)) * (
         invstd * np.abs(w64)).reshape(channel) + np.abs(b64).reshape(channel)
     assert_within(y, y_exact, tol * terms, "batch_norm_train y")
+    assert is_channels_last(y) == is_channels_last(x)
 
     y = cpu.batch_norm_eval(x, mean, var, weight, bias, eps)
     y_exact = ref.batch_norm_eval(_f64(x), _f64(mean), _f64(var), _f64(weight), _f64(bias), eps)

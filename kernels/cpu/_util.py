@@ -62,3 +62,42 @@ def serial_and_parallel(loop):
 def by_size(pair, size: int):
     """The serial copy of a (serial, parallel) pair for small arrays, else the parallel one."""
     return pair[size >= PARALLEL_MIN_ELEMENTS]
+
+
+# ----------------------------------------------------------------------------- layouts
+# The conv kernels return 4-D (N, C, H, W) results whose memory is channels-last: a
+# transposed view of an (N, H, W, C) array. Shapes and values are NCHW as everywhere else;
+# only the strides differ, so NumPy code downstream is unaffected, while the next conv
+# reads runs of C contiguous channels without a transposition pass and its gradient comes
+# back in the same layout (benchmarks/RESULTS.md: the NCHW<->columns transpositions were
+# a fifth of a DCGAN-28 iteration). Every cpu kernel accepts either layout.
+
+
+def is_channels_last(a) -> bool:
+    """True for a 4-D array whose memory is channels-last (and not also C-contiguous)."""
+    return (a.ndim == 4 and not a.flags.c_contiguous
+            and a.transpose(0, 2, 3, 1).flags.c_contiguous)
+
+
+def channels_last(a) -> np.ndarray:
+    """The (N, H, W, C) C-contiguous array of a 4-D (N, C, H, W) array: a view when a's
+    memory is channels-last already, else a transposing copy."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def memory_order(a) -> np.ndarray:
+    """a's elements as a C-contiguous array in memory order: the (N, H, W, C) view of a
+    channels-last array, else a itself (copied if it is not contiguous)."""
+    return a.transpose(0, 2, 3, 1) if is_channels_last(a) else np.ascontiguousarray(a)
+
+
+def like_layout(b, a, dtype=None) -> np.ndarray:
+    """b (shaped like a) in a's layout, C-contiguous in memory order (see memory_order)."""
+    if is_channels_last(a):
+        return np.ascontiguousarray(b.transpose(0, 2, 3, 1), dtype=dtype)
+    return np.ascontiguousarray(b, dtype=dtype)
+
+
+def as_layout_of(result, a) -> np.ndarray:
+    """The inverse of memory_order: result (computed in a's memory order) shaped like a."""
+    return result.transpose(0, 3, 1, 2) if is_channels_last(a) else result

@@ -18,7 +18,14 @@ from numba import njit, prange
 
 from ..reference.activation import ACTIVATION_KINDS
 from ._math import sigmoid, tanh
-from ._util import by_size, serial_and_parallel
+from ._util import (
+    as_layout_of,
+    by_size,
+    is_channels_last,
+    like_layout,
+    memory_order,
+    serial_and_parallel,
+)
 
 __all__ = ["activation", "activation_grad", "bias_activation"]
 
@@ -110,37 +117,43 @@ _bias_activation_loops = serial_and_parallel(_bias_activation_loop)
 
 
 def activation(x, kind: str, slope: float = 0.0):
-    """y = act(x) for kind in relu, leaky_relu, tanh, sigmoid, none (slope: leaky relu's)."""
+    """y = act(x) for kind in relu, leaky_relu, tanh, sigmoid, none (slope: leaky relu's).
+    y has x's layout (channels-last stays channels-last)."""
     code = _kind_code(kind, "activation")
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
+    flat = memory_order(x)
+    y = np.empty_like(flat)
     by_size(_activation_loops, x.size)(
-        x.reshape(-1), code, x.dtype.type(slope), x.dtype.type(1), y.reshape(-1)
+        flat.reshape(-1), code, x.dtype.type(slope), x.dtype.type(1), y.reshape(-1)
     )
-    return y
+    return as_layout_of(y, x)
 
 
 def activation_grad(gy, y, kind: str, slope: float = 0.0):
-    """dL/dx from dL/dy and the output y = act(x) (slope >= 0 for leaky relu)."""
+    """dL/dx from dL/dy and the output y = act(x) (slope >= 0 for leaky relu), in y's layout."""
     code = _kind_code(kind, "activation_grad")
-    gy = np.ascontiguousarray(gy)
-    y = np.ascontiguousarray(y, dtype=gy.dtype)
-    gx = np.empty_like(gy)
+    y_flat = memory_order(y)
+    gy_flat = like_layout(gy, y)
+    y_flat = y_flat.astype(gy_flat.dtype, copy=False)
+    gx = np.empty_like(gy_flat)
     by_size(_activation_grad_loops, gy.size)(
-        gy.reshape(-1), y.reshape(-1), code, gy.dtype.type(slope), gy.dtype.type(1),
-        gx.reshape(-1),
+        gy_flat.reshape(-1), y_flat.reshape(-1), code, gy_flat.dtype.type(slope),
+        gy_flat.dtype.type(1), gx.reshape(-1),
     )
-    return gx
+    return as_layout_of(gx, y)
 
 
 def bias_activation(x, bias, kind: str, slope: float = 0.0):
-    """act(x + bias), bias of shape (C,) added along axis 1 of x ((N, C) or (N, C, H, W))."""
+    """act(x + bias), bias of shape (C,) added along axis 1 of x ((N, C) or (N, C, H, W)),
+    in x's layout."""
     code = _kind_code(kind, "bias_activation")
-    x = np.ascontiguousarray(x)
+    flat = memory_order(x)
     bias = np.ascontiguousarray(bias, dtype=x.dtype)
-    y = np.empty_like(x)
-    rows = x.reshape(x.shape[0], x.shape[1], -1)
+    y = np.empty_like(flat)
+    if is_channels_last(x):
+        rows = flat.reshape(-1, x.shape[1], 1)  # (N*H*W, C, 1): the channel loop is inner
+    else:
+        rows = flat.reshape(x.shape[0], x.shape[1], -1)
     by_size(_bias_activation_loops, x.size)(
         rows, bias, code, x.dtype.type(slope), x.dtype.type(1), y.reshape(rows.shape)
     )
-    return y
+    return as_layout_of(y, x)

@@ -3,27 +3,29 @@ does the matrix products.
 
 A convolution is one matrix product once the input is unrolled into columns (im2col):
 
-    columns[(c, i, j), (n, p, q)] = x_padded[n, c, p*s + i*d, q*s + j*d]
+    columns[(n, p, q), (c, i, j)] = x_padded[n, c, p*s + i*d, q*s + j*d]
 
-    conv2d              y^T       = W @ columns              (W = w as (C_out, C_in*kH*kW))
-    conv2d_weight_grad  gw        = gy^T @ columns^T
-    conv2d_input_grad   columns'  = W^T @ gy^T, then col2im adds each column back to the
+    conv2d              y         = columns @ W^T       (W = w as (C_out, C_in*kH*kW))
+    conv2d_weight_grad  gw        = gy^T @ columns
+    conv2d_input_grad   columns'  = gy @ W, then col2im adds each column back to the
                                     input position it was read from
 
-with gy^T the gradient as (C_out, N*H_out*W_out). The products come out as
-(C_out, N, H_out*W_out); one parallel pass swaps the leading two axes into NCHW.
+with y and gy as (N*H_out*W_out, C_out) matrices: the memory of a channels-last
+(N, H_out, W_out, C_out) array. So the outputs are returned channels-last (an NCHW-shaped
+view of NHWC memory, see _util.is_channels_last) and a gradient arriving in that layout is
+used in place: no transposition pass between a product and its NCHW result.
 
 Two layouts of the columns, chosen by measurement (benchmarks/RESULTS.md):
 
-* channels-last, (N*H_out*W_out, kH*kW*C_in), from CHANNELS_LAST_MIN_CHANNELS input
-  channels on (DCGAN's wide layers): every entry belongs to a run of C_in contiguous
-  channels, copied and added as vectors. Each parallel task takes one sample, turns it
-  channels-last in a private buffer that stays in cache, and in col2im owns that
-  sample's gradient, so the scatter needs no atomics.
+* channels-last, (N*H_out*W_out, kH*kW*C_in) with (i, j, c) order, from
+  CHANNELS_LAST_MIN_CHANNELS input channels on (DCGAN's wide layers): every entry belongs
+  to a run of C_in contiguous channels of the channels-last input, copied and added as
+  vectors. In col2im each parallel task owns one sample's gradient: no atomics.
 * channel-major, (C_in*kH*kW, N*H_out*W_out), for few channels (an image's 1 or 3) and
-  for groups (each group is a block of rows): one (n, c) image plane feeds kH*kW rows in
-  runs of W_out. Each (n, c) plane is a task; tasks go sample-fastest so that
-  consecutive ones touch adjacent stretches of the same rows.
+  for groups (each group is a block of rows): one (n, c) plane of an NCHW input feeds
+  kH*kW rows in runs of W_out. Each (n, c) plane is a task; tasks go sample-fastest so
+  that consecutive ones touch adjacent stretches of the same rows. BLAS reads these
+  columns transposed, in place.
 
 The column matrix lives in a reused workspace (see _util.workspace), built for a bounded
 number of samples at a time (COLUMN_CHUNK_BYTES). A convolution whose kernel covers its
@@ -36,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._util import workspace
+from ._util import channels_last, is_channels_last, workspace
 
 __all__ = ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"]
 
@@ -109,53 +111,38 @@ def _col2im(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, gx):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _swap_leading_axes(a, out):
-    """out[j, i, :] = a[i, j, :]: (C_out, N, HW) products to NCHW, and NCHW to (C, N, HW)."""
-    first, second, inner = a.shape
-    for task in prange(first * second):
-        i = task // second
-        j = task - i * second
-        for k in range(inner):
-            out[j, i, k] = a[i, j, k]
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
 def _im2col_channels_last(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, columns):
-    """columns[(n, p, q), (i, j, c)] = x_padded[n, c, p*sh + i*dh, q*sw + j*dw].
-
-    Each task turns one sample channels-last in a private buffer (it stays in the L2
-    cache), then copies every entry as part of a contiguous run of C channels."""
-    batch, channels, height, width = x.shape
-    for n in prange(batch):
-        image = np.empty((height, width, channels), dtype=x.dtype)
-        for c in range(channels):
-            for h in range(height):
-                for w in range(width):
-                    image[h, w, c] = x[n, c, h, w]
-        for p in range(h_out):
-            for q in range(w_out):
-                row = columns[(n * h_out + p) * w_out + q]
-                for i in range(kh):
-                    ih = p * sh + i * dh - ph
-                    for j in range(kw):
-                        iw = q * sw + j * dw - pw
-                        start = (i * kw + j) * channels
-                        if 0 <= ih < height and 0 <= iw < width:
-                            source = image[ih, iw]
-                            for c in range(channels):
-                                row[start + c] = source[c]
-                        else:
-                            for c in range(channels):
-                                row[start + c] = 0
+    """columns[(n, p, q), (i, j, c)] = x_padded[n, p*sh + i*dh, q*sw + j*dw, c] for a
+    channels-last x (N, H, W, C): each entry is part of a contiguous run of C channels.
+    One task per output row (n, p)."""
+    batch, height, width, channels = x.shape
+    for task in prange(batch * h_out):
+        n = task // h_out
+        p = task - n * h_out
+        for q in range(w_out):
+            row = columns[task * w_out + q]
+            for i in range(kh):
+                ih = p * sh + i * dh - ph
+                for j in range(kw):
+                    iw = q * sw + j * dw - pw
+                    start = (i * kw + j) * channels
+                    if 0 <= ih < height and 0 <= iw < width:
+                        source = x[n, ih, iw]
+                        for c in range(channels):
+                            row[start + c] = source[c]
+                    else:
+                        for c in range(channels):
+                            row[start + c] = 0
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _col2im_channels_last(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, gx):
-    """The adjoint of _im2col_channels_last: each task adds one sample's columns into a
-    private channels-last buffer, run by run, then writes it to gx[n] in NCHW."""
-    batch, channels, height, width = gx.shape
+    """The adjoint of _im2col_channels_last into a channels-last gx (N, H, W, C): each task
+    owns one sample, zeroes it and adds its columns back run by run."""
+    batch, height, width, channels = gx.shape
     for n in prange(batch):
-        image = np.zeros((height, width, channels), dtype=gx.dtype)
+        image = gx[n]
+        image[:, :, :] = 0
         for p in range(h_out):
             for q in range(w_out):
                 row = columns[(n * h_out + p) * w_out + q]
@@ -171,10 +158,6 @@ def _col2im_channels_last(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out,
                         start = (i * kw + j) * channels
                         for c in range(channels):
                             target[c] += row[start + c]
-        for c in range(channels):
-            for h in range(height):
-                for w in range(width):
-                    gx[n, c, h, w] = image[h, w, c]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -217,16 +200,6 @@ def _batch_chunks(batch: int, column_entries: int, itemsize: int):
     return [(start, min(batch, start + step)) for start in range(0, batch, step)]
 
 
-def _matmul_per_group(a, b, out, groups: int, transpose_a=False, transpose_b=False) -> None:
-    """For each group g: out_g = a_g @ b_g, where x_g is the g-th of `groups` equal blocks of
-    rows of x, transposed first where asked (BLAS reads transposed views in place)."""
-    ra, rb, ro = a.shape[0] // groups, b.shape[0] // groups, out.shape[0] // groups
-    for g in range(groups):
-        a_g, b_g = a[g * ra : (g + 1) * ra], b[g * rb : (g + 1) * rb]
-        np.matmul(a_g.T if transpose_a else a_g, b_g.T if transpose_b else b_g,
-                  out=out[g * ro : (g + 1) * ro])
-
-
 class _Geometry:
     """Shapes and loop arguments of one convolution, and which column layout it uses."""
 
@@ -253,27 +226,51 @@ class _Geometry:
             return np.ascontiguousarray(blocks.transpose(0, 3, 1, 2))
         return rows.reshape(self.c_out, self.c_in // self.groups, self.kh, self.kw)
 
+    def source(self, x) -> np.ndarray:
+        """x as the column builder reads it: (N, H, W, C) channels-last, or NCHW."""
+        return channels_last(x) if self.channels_last else np.ascontiguousarray(x)
+
     def chunks(self, itemsize: int):
         return _batch_chunks(self.batch, self.k * self.plane, itemsize)
 
-    def columns(self, x_chunk) -> np.ndarray:
-        """The columns of a chunk of samples: (K, n*P) channel-major or (n*P, K)."""
-        count = x_chunk.shape[0]
+    def groups_of(self):
+        """(rows of the channel-major columns, output channels) of each group, as slices."""
+        k, o = self.k // self.groups, self.c_out // self.groups
+        return [(slice(g * k, (g + 1) * k), slice(g * o, (g + 1) * o))
+                for g in range(self.groups)]
+
+    def columns(self, source_chunk) -> np.ndarray:
+        """The columns of a chunk of samples: (n*P, K) channels-last or (K, n*P)."""
+        count = source_chunk.shape[0]
         if self.channels_last:
-            columns = workspace("conv.columns", (count * self.plane, self.k), x_chunk.dtype)
-            _im2col_channels_last(x_chunk, *self.loop_args, columns)
+            columns = workspace("conv.columns", (count * self.plane, self.k), source_chunk.dtype)
+            _im2col_channels_last(source_chunk, *self.loop_args, columns)
         else:
-            columns = workspace("conv.columns", (self.k, count * self.plane), x_chunk.dtype)
-            _im2col(x_chunk, *self.loop_args, columns)
+            columns = workspace("conv.columns", (self.k, count * self.plane), source_chunk.dtype)
+            _im2col(source_chunk, *self.loop_args, columns)
         return columns
 
-    def gradient_rows(self, gy_chunk) -> np.ndarray:
-        """gy (n, C_out, H_out, W_out) as (C_out, n*P), the layout of the products."""
-        count = gy_chunk.shape[0]
-        rows = workspace("conv.rows", (self.c_out, count * self.plane), gy_chunk.dtype)
-        _swap_leading_axes(gy_chunk.reshape(count, self.c_out, self.plane),
-                           rows.reshape(self.c_out, count, self.plane))
-        return rows
+
+def _gradient_rows(gy) -> np.ndarray:
+    """gy (N, C_out, H_out, W_out) as the (N*H_out*W_out, C_out) matrix of its channels-last
+    memory (a view when gy is channels-last already)."""
+    n, c_out = gy.shape[:2]
+    return channels_last(gy).reshape(-1, c_out)
+
+
+def _dense_rows(x):
+    """x (N, C, kH, kW) of a dense conv as (N, K) with K in x's memory order, and whether
+    that order is channels-last (i, j, c) rather than (c, i, j)."""
+    if is_channels_last(x):
+        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1), True
+    return np.ascontiguousarray(x).reshape(x.shape[0], -1), False
+
+
+def _dense_weight_rows(w, channels_last_order: bool):
+    """w (C_out, C, kH, kW) as (C_out, K) in the order _dense_rows gave."""
+    if channels_last_order:
+        return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+    return w.reshape(w.shape[0], -1)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -281,84 +278,95 @@ class _Geometry:
 
 def conv2d(x, w, stride, padding, dilation, groups):
     """y[n, o, p, q] = sum over c, i, j of w[o, c, i, j] * x_padded[n, c, p*s + i*d, q*s + j*d]
-    (c running over the group of channel o)."""
-    x = np.ascontiguousarray(x)
+    (c running over the group of channel o). y is returned channels-last."""
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c_in, height, width = x.shape
     c_out, _, kh, kw = w.shape
     if _is_dense((height, width), (kh, kw), padding, dilation, groups):
-        return (x.reshape(n, -1) @ w.reshape(c_out, -1).T).reshape(n, c_out, 1, 1)
+        x_rows, order = _dense_rows(x)
+        return (x_rows @ _dense_weight_rows(w, order).T).reshape(n, c_out, 1, 1)
     out_hw = tuple(_output_size(size, k, s, p, d) for size, k, s, p, d in
                    zip((height, width), (kh, kw), stride, padding, dilation))
     geo = _Geometry(x.shape, w.shape, out_hw, stride, padding, dilation, groups)
     weights = geo.weight_rows(w)
-    y = np.empty((n, c_out, *out_hw), dtype=x.dtype)
+    source = geo.source(x)
+    y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
+    y_rows = y.reshape(n * geo.plane, c_out)
     for start, stop in geo.chunks(x.itemsize):
-        count = stop - start
-        columns = geo.columns(x[start:stop])
-        # y^T = W @ columns, as (C_out, samples, H_out*W_out), then swapped into NCHW
-        products = workspace("conv.rows", (c_out, count * geo.plane), x.dtype)
+        columns = geo.columns(source[start:stop])
+        out = y_rows[start * geo.plane : stop * geo.plane]
         if geo.channels_last:
-            np.matmul(weights, columns.T, out=products)
-        else:
-            _matmul_per_group(weights, columns, products, groups)
-        _swap_leading_axes(products.reshape(c_out, count, geo.plane),
-                           y[start:stop].reshape(count, c_out, geo.plane))
-    return y
+            np.matmul(columns, weights.T, out=out)
+        elif groups == 1:
+            np.matmul(columns.T, weights.T, out=out)
+        else:  # each group's output channels are a block of columns of y
+            for rows, channels in geo.groups_of():
+                out[:, channels] = columns[rows].T @ weights[channels].T
+    return y.transpose(0, 3, 1, 2)
 
 
 def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
-    """The adjoint of conv2d in x (conv_transpose2d's forward): each column of W^T @ gy^T
-    is added back to the input positions it was read from. Input rows that no window
-    reached get zero."""
-    gy = np.ascontiguousarray(gy)
+    """The adjoint of conv2d in x (conv_transpose2d's forward): each column of gy @ W is
+    added back to the input positions it was read from. Input rows that no window reached
+    get zero. gx is channels-last when the columns are."""
     w = np.ascontiguousarray(w, dtype=gy.dtype)
     n, c_out, h_out, w_out = gy.shape
     _, c_group, kh, kw = w.shape
     c_in = c_group * groups
     if (h_out, w_out) == (1, 1) and _is_dense(input_hw, (kh, kw), padding, dilation, groups):
-        return (gy.reshape(n, c_out) @ w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
+        gy_rows = np.ascontiguousarray(gy).reshape(n, c_out)
+        return (gy_rows @ w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
     geo = _Geometry((n, c_in, *input_hw), w.shape, (h_out, w_out), stride, padding, dilation,
                     groups)
     weights = geo.weight_rows(w)
-    gx = np.empty((n, c_in, *input_hw), dtype=gy.dtype)
+    gy_rows = _gradient_rows(gy)
+    if geo.channels_last:
+        gx = np.empty((n, *input_hw, c_in), dtype=gy.dtype)
+    else:
+        gx = np.empty((n, c_in, *input_hw), dtype=gy.dtype)
     for start, stop in geo.chunks(gy.itemsize):
         count = stop - start
-        gy_rows = geo.gradient_rows(gy[start:stop])
+        gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]
         if geo.channels_last:
             columns = workspace("conv.columns", (count * geo.plane, geo.k), gy.dtype)
-            np.matmul(gy_rows.T, weights, out=columns)
+            np.matmul(gy_chunk, weights, out=columns)
             _col2im_channels_last(columns, *geo.loop_args, gx[start:stop])
         else:
             columns = workspace("conv.columns", (geo.k, count * geo.plane), gy.dtype)
-            _matmul_per_group(weights, gy_rows, columns, groups, transpose_a=True)
+            for rows, channels in geo.groups_of():
+                np.matmul(weights[channels].T, gy_chunk[:, channels].T, out=columns[rows])
             _col2im(columns, *geo.loop_args, gx[start:stop])
-    return gx
+    return gx.transpose(0, 3, 1, 2) if geo.channels_last else gx
 
 
 def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
-    """The adjoint of conv2d in w: gw = gy^T @ columns(x)^T, summed over batch chunks."""
-    x = np.ascontiguousarray(x)
-    gy = np.ascontiguousarray(gy, dtype=x.dtype)
+    """The adjoint of conv2d in w: gw = gy^T @ columns(x), summed over batch chunks."""
     n, c_in, height, width = x.shape
     _, c_out, h_out, w_out = gy.shape
     kh, kw = kernel_hw
+    gy = gy.astype(x.dtype, copy=False)
     if (h_out, w_out) == (1, 1) and _is_dense((height, width), kernel_hw, padding, dilation,
                                               groups):
-        gw = gy.reshape(n, c_out).T @ x.reshape(n, -1)
+        x_rows, order = _dense_rows(x)
+        gw = np.ascontiguousarray(gy).reshape(n, c_out).T @ x_rows
+        if order:
+            return np.ascontiguousarray(gw.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
         return gw.reshape(c_out, c_in, kh, kw)
     # the windows are those of gy's size: an adjoint's gy may be smaller than conv2d(x)
     geo = _Geometry(x.shape, (c_out, c_in // groups, kh, kw), (h_out, w_out), stride, padding,
                     dilation, groups)
+    source = geo.source(x)
+    gy_rows = _gradient_rows(gy)
     rows = np.empty((c_out, geo.k // groups), dtype=x.dtype)
     for start, stop in geo.chunks(x.itemsize):
-        columns = geo.columns(x[start:stop])
-        gy_rows = geo.gradient_rows(gy[start:stop])
+        columns = geo.columns(source[start:stop])
+        gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]
         target = rows if start == 0 else workspace("conv.partial", rows.shape, x.dtype)
         if geo.channels_last:
-            np.matmul(gy_rows, columns, out=target)
+            np.matmul(gy_chunk.T, columns, out=target)
         else:
-            _matmul_per_group(gy_rows, columns, target, groups, transpose_b=True)
+            for k_rows, channels in geo.groups_of():
+                np.matmul(gy_chunk[:, channels].T, columns[k_rows].T, out=target[channels])
         if start > 0:
             rows += target
     return geo.weight_from_rows(rows)

@@ -1,13 +1,19 @@
 """Batch-normalization kernels for the CPU: per-channel statistics and the affine map in
 Numba loops, two passes over x where the reference makes six or more.
 
-x is (N, C) or (N, C, H, W) (the ops layer folds other ranks into these). Inside, both are
-viewed as (N, C, L) with L = H*W. The reductions give each parallel task one channel (its
-N runs of L contiguous values); the elementwise maps give each task one (sample, channel)
-run. (N, C) inputs go to the NumPy reference instead: there a channel is a column of
-stride C, which a per-channel loop reads one cache line per element, while NumPy's
-reductions along axis 0 sweep whole rows in vector registers (for (64, 1024): 0.09 ms
-against 0.5 ms, RESULTS.md).
+x is (N, C) or (N, C, H, W) (the ops layer folds other ranks into these), in one of two
+memory layouts:
+
+* NCHW: viewed as (N, C, L) with L = H*W. The reductions give each parallel task one
+  channel (its N runs of L contiguous values); the elementwise maps give each task one
+  (sample, channel) run.
+* channels-last (what the conv kernels return): viewed as an (M, C) matrix, M = N*H*W,
+  whose columns are the channels; the loops run along contiguous channels (_column_*).
+
+Results keep x's layout. (N, C) inputs go to the NumPy reference: a per-channel loop
+over a column of stride C read one cache line per element, while NumPy's reductions
+along axis 0 sweep whole rows in vector registers (for (64, 1024): 0.09 ms against
+0.5 ms, RESULTS.md).
 
 Sums are accumulated in float64, whatever x's dtype: a float32 running sum over
 M = N*L terms would carry a relative error ~M * 2^-24, which for M in the tens of
@@ -21,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference import norm as reference
+from ._util import is_channels_last, like_layout
 
 __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward"]
 
@@ -101,13 +108,115 @@ def _backward_input(gy, x, center, a, b, d, gx):
             gx[n, c, k] = ac * gy[n, c, k] + bc * (x[n, c, k] - m) + dc
 
 
+# Channels-last inputs (the layout the conv kernels return) are (M, C) matrices with
+# M = N*H*W: a channel is a column. The reductions split the rows into blocks, one partial
+# sum per block and channel, so that the inner loop runs along contiguous channels.
+
+_ROW_BLOCKS = 64
+
+
+@njit(cache=True, error_model="numpy")
+def _sum_blocks(partial, out):
+    """out[c] = sum over blocks t of partial[t, c]. A plain loop on purpose: an array
+    expression such as partial[:, c].sum() inside a parallel function becomes a parallel
+    region of its own, one thread wake-up per channel (6 ms for 128 channels here)."""
+    blocks, channels = partial.shape
+    for c in range(channels):
+        total = 0.0
+        for t in range(blocks):
+            total += partial[t, c]
+        out[c] = total
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
+def _column_moments(x, mean, var):
+    """Per column c of x (M, C): mean and biased variance (two passes, float64 sums)."""
+    rows, channels = x.shape
+    blocks = min(rows, _ROW_BLOCKS)
+    partial = np.zeros((blocks, channels))
+    for t in prange(blocks):
+        acc = partial[t]
+        for r in range(t * rows // blocks, (t + 1) * rows // blocks):
+            for c in range(channels):
+                acc[c] += x[r, c]
+    _sum_blocks(partial, mean)
+    for c in range(channels):
+        mean[c] /= rows
+    squares = np.zeros((blocks, channels))
+    for t in prange(blocks):
+        acc = squares[t]
+        for r in range(t * rows // blocks, (t + 1) * rows // blocks):
+            for c in range(channels):
+                d = x[r, c] - mean[c]
+                acc[c] += d * d
+    _sum_blocks(squares, var)
+    for c in range(channels):
+        var[c] /= rows
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _column_affine(x, center, scale, shift, y):
+    """y[r, c] = (x[r, c] - center[c]) * scale[c] + shift[c] for x, y (M, C)."""
+    rows, channels = x.shape
+    for r in prange(rows):
+        for c in range(channels):
+            y[r, c] = (x[r, c] - center[c]) * scale[c] + shift[c]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
+def _column_backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
+    """Per column: sum of gy and sum of gy * (x - mean) for gy, x (M, C) (float64)."""
+    rows, channels = x.shape
+    blocks = min(rows, _ROW_BLOCKS)
+    partial = np.zeros((blocks, channels))
+    partial_xc = np.zeros((blocks, channels))
+    for t in prange(blocks):
+        totals = partial[t]
+        totals_xc = partial_xc[t]
+        for r in range(t * rows // blocks, (t + 1) * rows // blocks):
+            for c in range(channels):
+                g = np.float64(gy[r, c])
+                totals[c] += g
+                totals_xc[c] += g * (x[r, c] - mean[c])
+    _sum_blocks(partial, sum_gy)
+    _sum_blocks(partial_xc, sum_gy_xc)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _column_backward_input(gy, x, center, a, b, d, gx):
+    """gx[r, c] = a[c] gy[r, c] + b[c] (x[r, c] - center[c]) + d[c] for (M, C) arrays."""
+    rows, channels = x.shape
+    for r in prange(rows):
+        for c in range(channels):
+            gx[r, c] = a[c] * gy[r, c] + b[c] * (x[r, c] - center[c]) + d[c]
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
-def _rows(x) -> np.ndarray:
-    """x (N, C) or (N, C, H, W) as a contiguous (N, C, L) array."""
-    x = np.ascontiguousarray(x)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+# (moments, affine, backward sums, backward input) for each layout of the kernels' input
+_ROW_KERNELS = (_channel_moments, _channel_affine, _backward_sums, _backward_input)
+_COLUMN_KERNELS = (_column_moments, _column_affine, _column_backward_sums,
+                   _column_backward_input)
+
+
+def _kernel_view(x, like=None):
+    """(x as the kernels read it, the kernels for that layout): the (M, C) matrix of a
+    channels-last x, else x (N, C) or (N, C, H, W) as a contiguous (N, C, L) array.
+    With `like`, x is first put in like's layout (a gradient next to its input)."""
+    layout = x if like is None else like
+    flat = like_layout(x, layout)
+    if is_channels_last(layout):
+        return flat.reshape(-1, layout.shape[1]), _COLUMN_KERNELS
+    return flat.reshape(layout.shape[0], layout.shape[1], -1), _ROW_KERNELS
+
+
+def _from_kernel_view(y, like) -> np.ndarray:
+    """The inverse of _kernel_view: y shaped (and laid out) like `like`."""
+    if is_channels_last(like):
+        n, c, h, w = like.shape
+        return y.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    return y.reshape(like.shape)
 
 
 def _scale_shift(var, weight, bias, eps, dtype):
@@ -128,27 +237,27 @@ def batch_norm_train(x, weight, bias, eps: float):
     (over every axis but 1; var is the biased one). weight and bias may be None."""
     if np.ndim(x) == 2:
         return reference.batch_norm_train(x, weight, bias, eps)
-    rows = _rows(x)
-    channels = rows.shape[1]
+    view, (moments, affine, _, _) = _kernel_view(x)
+    channels = x.shape[1]
     mean = np.empty(channels)
     var = np.empty(channels)
-    _channel_moments(rows, mean, var)
-    mean, var = mean.astype(rows.dtype), var.astype(rows.dtype)
-    scale, shift = _scale_shift(var, weight, bias, eps, rows.dtype)
-    y = np.empty_like(rows)
-    _channel_affine(rows, mean, scale, shift, y)
-    return y.reshape(np.shape(x)), mean, var
+    moments(view, mean, var)
+    mean, var = mean.astype(x.dtype), var.astype(x.dtype)
+    scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
+    y = np.empty_like(view)
+    affine(view, mean, scale, shift, y)
+    return _from_kernel_view(y, x), mean, var
 
 
 def batch_norm_eval(x, mean, var, weight, bias, eps: float):
     """y = (x - mean) / sqrt(var + eps) * weight + bias with given (running) statistics."""
     if np.ndim(x) == 2:
         return reference.batch_norm_eval(x, mean, var, weight, bias, eps)
-    rows = _rows(x)
-    scale, shift = _scale_shift(var, weight, bias, eps, rows.dtype)
-    y = np.empty_like(rows)
-    _channel_affine(rows, np.asarray(mean, dtype=rows.dtype), scale, shift, y)
-    return y.reshape(np.shape(x))
+    view, (_, affine, _, _) = _kernel_view(x)
+    scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
+    y = np.empty_like(view)
+    affine(view, np.asarray(mean, dtype=x.dtype), scale, shift, y)
+    return _from_kernel_view(y, x)
 
 
 def batch_norm_backward(gy, x, weight, mean, var, eps: float):
@@ -162,21 +271,22 @@ def batch_norm_backward(gy, x, weight, mean, var, eps: float):
     """
     if np.ndim(x) == 2:
         return reference.batch_norm_backward(gy, x, weight, mean, var, eps)
-    gy_rows, x_rows = _rows(gy), _rows(x)
-    dtype = x_rows.dtype
-    channels = x_rows.shape[1]
-    count = x_rows.shape[0] * x_rows.shape[2]
+    x_view, (_, _, backward_sums, backward_input) = _kernel_view(x)
+    gy_view, _ = _kernel_view(np.asarray(gy, dtype=x.dtype), like=x)
+    dtype = x.dtype
+    channels = x.shape[1]
+    count = x.size // channels
     mean = np.asarray(mean, dtype=dtype)
     sum_gy = np.empty(channels)
     sum_gy_xc = np.empty(channels)
-    _backward_sums(gy_rows, x_rows, mean, sum_gy, sum_gy_xc)
+    backward_sums(gy_view, x_view, mean, sum_gy, sum_gy_xc)
     invstd = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     a = invstd if weight is None else invstd * weight
     b = -a * invstd * invstd * sum_gy_xc / count
     d = -a * sum_gy / count
-    gx = np.empty_like(x_rows)
-    _backward_input(gy_rows, x_rows, mean, a.astype(dtype), b.astype(dtype), d.astype(dtype), gx)
-    gx = gx.reshape(np.shape(x))
+    gx = np.empty_like(x_view)
+    backward_input(gy_view, x_view, mean, a.astype(dtype), b.astype(dtype), d.astype(dtype), gx)
+    gx = _from_kernel_view(gx, x)
     if weight is None:
         return gx, None, None
     return gx, (invstd * sum_gy_xc).astype(dtype), sum_gy.astype(dtype)
