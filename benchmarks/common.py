@@ -15,6 +15,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                   "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_variable, str(THREADS))
 
+import minigan  # noqa: E402, F401  (its OpenMP/BLAS settings, before NumPy loads BLAS)
 import datetime  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -145,11 +146,25 @@ def machine_description() -> dict[str, str]:
         "numpy": np.__version__,
         "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else "not installed",
+        "blas": _blas_description(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if hasattr(os, "getloadavg"):
         info["load average (1 min) at start"] = f"{os.getloadavg()[0]:.2f}"
     return info
+
+
+def _blas_description() -> str:
+    """NumPy's BLAS and the kernel family it picked (OPENBLAS_CORETYPE, minigan/__init__.py)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})"
+    return "unknown"
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

@@ -18,6 +18,31 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+
+def _is_amd_zen4() -> bool:
+    """AMD family 19h with AVX-512: Zen 4, whose AVX-512 units are 256 bits wide."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            head = info.read(1 << 14)
+    except OSError:
+        return False
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in head.splitlines())
+    )
+    return (fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
+            and "avx512f" in fields.get("flags", "").split())
+
+
+# On Zen 4 OpenBLAS picks its AVX-512 (SkylakeX) sgemm, but Zen 4 executes 512-bit FMAs as
+# two 256-bit halves, and OpenBLAS's AVX2 (Haswell) kernel was faster at the shapes of our
+# conv layers: 161 -> 195 GFLOP/s for (3136 x 128) @ (128 x 1024), 168 -> 193 for
+# (256 x 3136) @ (3136 x 2048), 2 threads; a DCGAN-28 iteration 8% faster
+# (benchmarks/RESULTS.md). Like the variables above it only takes effect when minigan is
+# imported before NumPy.
+if _is_amd_zen4():
+    _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
 from .autograd import (
     Function,
     Tensor,
