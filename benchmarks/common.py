@@ -17,8 +17,10 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 import minigan  # noqa: E402, F401  (its OpenMP/BLAS settings, before NumPy loads BLAS)
 import datetime  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
@@ -69,16 +71,64 @@ def gemm_ceiling(size: int = 4096, repeats: int = 3) -> float:
 
 
 def _seconds(function: Callable[[], object]) -> float:
+    """Seconds one call takes; a self-timed callable (TorchProcess) reports its own."""
     start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+    result = function()
+    elapsed = time.perf_counter() - start
+    return result if getattr(function, "self_timed", False) else elapsed
 
 
-# Idle BLAS threads keep spinning for a while after a product (OpenBLAS: 2^28 cycles,
-# ~75 ms here) and slow whatever runs next on the same cores: measured, a NumPy GEMM just
-# before a PyTorch MLP-2D iteration makes that iteration 3x slower. So a pause this long
-# separates the timed calls of different candidates.
-SETTLE_SECONDS = 0.1
+# Idle threads keep spinning for a while after their work (OpenBLAS by default 2^28 cycles,
+# ~75 ms here; minigan sets 2^4; GNU OpenMP in PyTorch's process ~300k polls, about a
+# millisecond) and slow whatever runs next on the same cores. So a pause separates the
+# timed calls of different candidates. It must stay short: on these virtual machines a
+# process left idle for ~75 ms or more ran its next call far slower (an MLP-2D iteration
+# 4.9 ms after a 50 ms pause, 48 ms after a 100 ms pause), so a longer pause times the
+# wake-up of idle virtual CPUs instead of the candidate.
+SETTLE_SECONDS = 0.01
+
+
+class TorchProcess:
+    """PyTorch callables living in a child process (benchmarks/torch_worker.py), each at
+    its own OpenMP settings; `candidate(name)` gives a callable for time_interleaved that
+    runs one call there and returns the time measured there."""
+
+    def __init__(self, module: str, factory: str, *args):
+        from minigan import _environment
+
+        env = {key: value for key, value in os.environ.items()
+               if key not in _environment.SET_HERE}
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.torch_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env)
+        self.names = self._ask({"module": module, "factory": factory, "args": list(args)})["names"]
+
+    def _ask(self, request: dict) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the PyTorch worker exited (code {self.process.wait()})")
+        return json.loads(line)
+
+    def candidate(self, name: str) -> Callable[[], float]:
+        def call() -> float:
+            return self._ask({"run": name, "count": 1})["seconds"][0]
+
+        call.self_timed = True
+        return call
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 7,

@@ -264,10 +264,15 @@ def torch_iteration(torch, model: Model, like=None, seed: int = 0) -> Callable[[
     return iteration
 
 
+def torch_worker_calls(torch, key: str) -> dict:
+    """The factory benchmarks/torch_worker.py calls: one iteration of MODELS[key]."""
+    return {"iteration": torch_iteration(torch, MODELS[key])}
+
+
 # ----------------------------------------------------------------------------- reports
 
 def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float,
-              interleave: bool = True) -> str:
+              interleave: bool = True, torch_in_process: bool = False) -> str:
     torch = common.load_torch()
     rows = []
     for key in names:
@@ -275,10 +280,18 @@ def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float
         candidates = {}
         for device in devices:
             candidates[device] = minigan_iteration(model, device)
-        if torch is not None:
+        worker = None
+        if torch is not None and torch_in_process:
             like = candidates[devices[0]].modules
             candidates["torch"] = torch_iteration(torch, model, like)
-        seconds = common.time_candidates(candidates, repeats, interleave)
+        elif torch is not None:
+            worker = common.TorchProcess("benchmarks.train_step", "torch_worker_calls", key)
+            candidates["torch"] = worker.candidate("iteration")
+        try:
+            seconds = common.time_candidates(candidates, repeats, interleave)
+        finally:
+            if worker is not None:
+                worker.close()
         gflop = model.gflop()
         for impl, value in seconds.items():
             rate = gflop / value
@@ -324,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blocks", action="store_true",
                         help="time each implementation in a block of its own instead of "
                              "round-robin (no cross-talk between thread pools)")
+    parser.add_argument("--torch-in-process", action="store_true",
+                        help="run PyTorch in this process (it then inherits minigan's "
+                             "OMP_WAIT_POLICY) instead of a child process of its own")
     parser.add_argument("--profile", choices=list(MODELS),
                         help="profile this model instead of timing (with --device)")
     parser.add_argument("--device", default="cpu", help="the device to profile (or torch)")
@@ -337,7 +353,10 @@ def main(argv: list[str] | None = None) -> None:
     ceiling = common.gemm_ceiling()
     common.print_header("GAN training iterations (D step + G step, Adam), float32", ceiling)
     print(f"- timing: {'blocks per implementation' if args.blocks else 'round-robin'}\n")
-    print(benchmark(args.models, args.devices, args.repeats, ceiling, not args.blocks))
+    where = "this process" if args.torch_in_process else "a child process, its own settings"
+    print(f"- PyTorch runs in {where}\n")
+    print(benchmark(args.models, args.devices, args.repeats, ceiling, not args.blocks,
+                    args.torch_in_process))
     _print_load_at_end()
 
 

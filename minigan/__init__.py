@@ -5,44 +5,7 @@ GAN objectives and a trainer, over kernels that come in three flavours: NumPy (t
 readable reference), Numba (CPU) and CUDA (GPU).
 """
 
-import os as _os
-
-# Numba's parallel loops run on GNU OpenMP threads, matrix products on OpenBLAS's own
-# threads. By default both keep spinning after their work, so on a small machine each
-# steals the cores the other needs: a 64K-element Numba loop interleaved with a 512x128x128
-# matmul took 30 ms per pair on 2 cores, 0.11 ms with OpenMP told to sleep when idle.
-# OpenBLAS's threads likewise spin about 2^25 cycles by default; 2^4 lets them yield the
-# core at once. Measured on 2 busy cores, MLP-2D iteration median: 232-244 ms -> 9-56 ms.
-# Set before NumPy and Numba load their libraries (so it takes effect when minigan is
-# imported first, as the minigan command does); a value the user set is kept.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-
-def _is_amd_zen4() -> bool:
-    """AMD family 19h with AVX-512: Zen 4, whose AVX-512 units are 256 bits wide."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            head = info.read(1 << 14)
-    except OSError:
-        return False
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in head.splitlines())
-    )
-    return (fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
-            and "avx512f" in fields.get("flags", "").split())
-
-
-# On Zen 4 OpenBLAS picks its AVX-512 (SkylakeX) sgemm, but Zen 4 executes 512-bit FMAs as
-# two 256-bit halves, and OpenBLAS's AVX2 (Haswell) kernel was faster at the shapes of our
-# conv layers: 161 -> 195 GFLOP/s for (3136 x 128) @ (128 x 1024), 168 -> 193 for
-# (256 x 3136) @ (3136 x 2048), 2 threads; a DCGAN-28 iteration 8% faster
-# (benchmarks/RESULTS.md). Like the variables above it only takes effect when minigan is
-# imported before NumPy.
-if _is_amd_zen4():
-    _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
-
+from . import _environment  # noqa: F401  (first: before NumPy loads BLAS)
 from .autograd import (
     Function,
     Tensor,

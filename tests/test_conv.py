@@ -4,7 +4,7 @@ conv_transpose2d, PyTorch as an outside oracle (when installed), and error messa
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigan as mg
@@ -82,6 +82,25 @@ def test_linear_gradients_and_double_gradients(seed, input_shape, with_bias):
     check_gradients(F.linear, *arrays, device=DEVICE)
     # linear is bilinear in (input, weight): the cube makes its second derivative richer
     check_double_gradients(lambda *t: F.linear(*t) ** 3, *arrays, device=DEVICE)
+
+
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "tanh", "sigmoid", "none"])
+@given(seeds(), st.sampled_from([(3,), (2, 3), (2, 2, 3)]), st.booleans())
+def test_linear_act_gradients_and_double_gradients(kind, seed, input_shape, with_bias):
+    """The fused op nn.Sequential uses for Linear + activation. Draws whose pre-activation
+    comes within 1e-3 of relu's kink are skipped (a finite-difference step of 1e-6 must
+    not cross it); squaring makes the second derivative of relu and leaky relu non-zero."""
+    arrays = [random_array(seed, input_shape), random_array(seed + 1, (4, 3))]
+    if with_bias:
+        arrays.append(random_array(seed + 2, (4,)))
+    pre = arrays[0] @ arrays[1].T + (arrays[2] if with_bias else 0)
+    assume(np.abs(pre).min() > 1e-3)
+
+    def fn(*t):
+        return F.linear_act(t[0], t[1], t[2] if len(t) > 2 else None, kind, 0.2)
+
+    check_gradients(fn, *arrays, device=DEVICE)
+    check_double_gradients(lambda *t: fn(*t) ** 2, *arrays, device=DEVICE)
 
 
 @settings(max_examples=10)

@@ -540,3 +540,72 @@ def test_state_dicts_and_outputs_match_torch():
     ours.load_state_dict(theirs.state_dict())
     for key, value in theirs.state_dict().items():
         np.testing.assert_array_equal(ours.state_dict()[key], value.numpy(), err_msg=key)
+
+
+# ----------------------------------------------------------------------------- fusion
+
+
+def _graph_nodes(out: mg.Tensor) -> list:
+    """The Functions recorded behind a Tensor (each once)."""
+    seen, stack, nodes = set(), [out._ctx], []
+    while stack:
+        ctx = stack.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        nodes.append(ctx)
+        stack.extend(t._ctx for t in ctx.inputs)
+    return nodes
+
+
+def _mlp(device):
+    gen = mg.manual_seed(3)
+    return nn.Sequential(
+        nn.Linear(3, 8, generator=gen), nn.LeakyReLU(0.2), nn.Linear(8, 8, generator=gen),
+        nn.ReLU(), nn.Linear(8, 5, generator=gen), nn.Sigmoid(), nn.Linear(5, 2, bias=False,
+                                                                           generator=gen),
+        nn.Tanh(),
+    ).to(device, dtype=np.float64)
+
+
+@pytest.mark.parametrize("device", ["numpy", "cpu"])
+def test_sequential_fuses_linear_and_activation(device):
+    """Each Linear + activation pair runs as one op (one graph node per layer), with the
+    values and gradients of applying the modules one by one."""
+    net = _mlp(device)
+    x = mg.tensor(random_array(4, (6, 3)), device=device, requires_grad=True)
+
+    def run(forward):
+        for p in net.parameters():
+            p.grad = None
+        x.grad = None
+        y = forward(x)
+        (y * y).sum().backward()
+        return y, [y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in net.parameters()]
+
+    fused, fused_values = run(net)
+
+    def one_by_one(t):
+        for module in net:
+            t = module(t)
+        return t
+
+    plain, plain_values = run(one_by_one)
+    assert len(_graph_nodes(net(x))) == 4
+    assert len(_graph_nodes(one_by_one(x))) == 4 * 2  # Linear, then the activation
+    for a, b in zip(fused_values, plain_values):
+        # the same operations; BLAS may order a weight gradient's batch sum differently
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_sequential_does_not_bypass_a_linear_subclass():
+    class Scaled(nn.Linear):
+        def forward(self, input):
+            return super().forward(input) * 2.0
+
+    gen = mg.manual_seed(0)
+    layer = Scaled(2, 3, generator=gen)
+    net = nn.Sequential(layer, nn.ReLU())
+    x = mg.tensor(random_array(5, (4, 2), np.float32))
+    expected = np.maximum(2.0 * (x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()), 0)
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-6, atol=1e-6)

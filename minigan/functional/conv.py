@@ -18,9 +18,10 @@ from __future__ import annotations
 from numbers import Integral
 from typing import NamedTuple
 
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
+from .activation import _activation_input_grad, _check_kind
 
-__all__ = ["conv2d", "conv_transpose2d", "linear"]
+__all__ = ["conv2d", "conv_transpose2d", "linear", "linear_act"]
 
 
 class ConvGeometry(NamedTuple):
@@ -90,6 +91,38 @@ class ConvWeightGrad(Function):
         return gx, ggy
 
 
+class Linear(Function):
+    """y = act(x @ w^T + b) for x (N, in), w (out, in) and an optional b (out,): one BLAS
+    product and one fused bias + activation pass (kind "none": the plain layer).
+
+    Backward, with gz = dL/d(pre-activation): gx = gz @ w, gw = gz^T @ x, gb = the column
+    sums of gz. Without a graph being recorded (a plain .backward()) these are computed on
+    arrays directly; with create_graph they are Tensor ops, so they can be differentiated
+    again (WGAN-GP, R1)."""
+
+    def forward(self, x, w, *bias, kind: str, slope: float):
+        self.kind, self.slope = kind, slope
+        z = x @ w.T
+        if bias:
+            return self.K.bias_activation(z, bias[0], kind, slope)
+        return z if kind == "none" else self.K.activation(z, kind, slope)
+
+    def backward(self, g: Tensor):
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad
+        gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
+        if is_grad_enabled():
+            grads = [gz @ w if need[0] else None, gz.T @ x if need[1] else None]
+            if len(need) == 3:
+                grads.append(gz.sum(axis=0) if need[2] else None)
+            return tuple(grads)
+        gz = gz.data
+        arrays = [gz @ w.data if need[0] else None, gz.T @ x.data if need[1] else None]
+        if len(need) == 3:
+            arrays.append(gz.sum(axis=0) if need[2] else None)
+        return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)
+
+
 def _conv2d_cropped(x: Tensor, w: Tensor, geometry: ConvGeometry, out_hw) -> Tensor:
     """conv2d(x, w) cut to out_hw. A conv_transpose2d whose output_padding reaches the
     stride (allowed when the dilation is larger) makes trailing rows that no input
@@ -105,18 +138,39 @@ def _conv2d_cropped(x: Tensor, w: Tensor, geometry: ConvGeometry, out_hw) -> Ten
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """input @ weight.T + bias, with weight (out_features, in_features), input (..., in)."""
+    _check_linear("linear", input, weight, bias)
+    return _linear(input, weight, bias, "none", 0.0)
+
+
+def linear_act(input: Tensor, weight: Tensor, bias: Tensor | None, kind: str,
+               slope: float = 0.0) -> Tensor:
+    """act(linear(input, weight, bias)) as one op: kind is relu, leaky_relu (slope = its
+    negative slope), tanh, sigmoid or none. nn.Sequential uses it for a Linear followed by
+    one of those activations; the results are those of the two ops applied in turn."""
+    _check_kind(kind, slope, "linear_act")
+    _check_linear("linear_act", input, weight, bias)
+    return _linear(input, weight, bias, kind, float(slope))
+
+
+def _check_linear(op: str, input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
+        raise ValueError(f"{op}: weight must be 2-D (out, in), got shape {weight.shape}")
     if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         features = input.shape[-1] if input.ndim else "no"
         raise ValueError(
-            f"linear: input has {features} features, weight expects {weight.shape[1]} "
+            f"{op}: input has {features} features, weight expects {weight.shape[1]} "
             f"(input {input.shape}, weight {weight.shape})"
         )
-    _check_dtypes("linear", input, weight, bias)
-    _check_bias("linear", bias, weight.shape[0])
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    _check_dtypes(op, input, weight, bias)
+    _check_bias(op, bias, weight.shape[0])
+
+
+def _linear(input: Tensor, weight: Tensor, bias: Tensor | None, kind: str, slope: float):
+    """The Linear op over the last axis of an input of any rank (folded into 2-D)."""
+    x = input if input.ndim == 2 else input.reshape(-1, input.shape[-1])
+    y = Linear.apply(*((x, weight) if bias is None else (x, weight, bias)), kind=kind,
+                     slope=slope)
+    return y if input.ndim == 2 else y.reshape(*input.shape[:-1], weight.shape[0])
 
 
 def conv2d(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..autograd import Tensor
 from ..random import Generator
-from .module import Module
+from .module import ACTIVATION_KIND, Module
 
 
 class ReLU(Module):
@@ -66,3 +66,11 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+ACTIVATION_KIND.update({
+    ReLU: lambda module: ("relu", 0.0),
+    LeakyReLU: lambda module: ("leaky_relu", module.negative_slope),
+    Tanh: lambda module: ("tanh", 0.0),
+    Sigmoid: lambda module: ("sigmoid", 0.0),
+})

@@ -18,7 +18,7 @@ from .. import functional as F
 from ..autograd import Tensor
 from ..random import Generator
 from . import init
-from .module import Module, Parameter
+from .module import FUSES_ACTIVATION, Module, Parameter
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -61,17 +61,25 @@ class Linear(Module):
         _reset_affine(self.weight, self.bias, generator)
 
     def forward(self, input: Tensor) -> Tensor:
+        return self.forward_act(input, "none", 0.0)
+
+    def forward_act(self, input: Tensor, kind: str, slope: float) -> Tensor:
+        """act(self(input)) in one op (see F.linear_act); nn.Sequential calls it for a
+        Linear followed by an activation."""
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             features = input.shape[-1] if input.ndim else "no"
             raise ValueError(
                 f"Linear: input has {features} features, layer expects {self.in_features} "
                 f"(input {input.shape})"
             )
-        return F.linear(input, self.weight, self.bias)
+        return F.linear_act(input, self.weight, self.bias, kind, slope)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+FUSES_ACTIVATION.add(Linear)
 
 
 class _ConvNd(Module):

@@ -326,8 +326,21 @@ class Module:
         )
 
 
+# Sequential's fusion tables, filled in by the modules that take part (nn/linear.py and
+# nn/activation.py): a Linear directly followed by an activation runs as one op,
+# F.linear_act. Exact types only, so a subclass with its own forward is never bypassed.
+FUSES_ACTIVATION: set[type] = set()  # modules with forward_act(input, kind, slope)
+ACTIVATION_KIND: dict[type, object] = {}  # activation module type -> module -> (kind, slope)
+
+
 class Sequential(Module):
-    """Modules applied one after the other; indexable, sliceable, iterable, has len."""
+    """Modules applied one after the other; indexable, sliceable, iterable, has len.
+
+    A Linear followed directly by ReLU, LeakyReLU, Tanh or Sigmoid runs as one fused op
+    (F.linear_act: one product, then bias and activation in one pass; its backward likewise):
+    the same values as the two modules in turn, a third of the graph nodes. That is what
+    keeps small MLPs from being bound by per-op overhead (benchmarks/RESULTS.md).
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -339,8 +352,18 @@ class Sequential(Module):
                 self.add_module(str(index), module)
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            module = modules[i]
+            following = modules[i + 1] if i + 1 < len(modules) else None
+            kind = ACTIVATION_KIND.get(type(following))
+            if kind is not None and type(module) in FUSES_ACTIVATION:
+                x = module.forward_act(x, *kind(following))
+                i += 2
+            else:
+                x = module(x)
+                i += 1
         return x
 
     def __getitem__(self, index):
