@@ -11,6 +11,7 @@ next to kernels/cpu, so later runs take ~3 s (1.3 s of tests).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import numpy as np
@@ -28,9 +29,22 @@ from tests.strategies import (
 
 from minigan.kernels import cpu
 from minigan.kernels import reference as ref
-from minigan.kernels.cpu._util import PARALLEL_MIN_ELEMENTS, is_channels_last
+from minigan.kernels.cpu._util import is_channels_last
 
 U64 = 2.0**-53
+
+# The elementwise loops go parallel from _util.PARALLEL_MIN_ELEMENTS (about a million)
+# elements on; tests lower the threshold to this so that small arrays take both copies.
+TEST_PARALLEL_MIN_ELEMENTS = 64
+
+
+@contextlib.contextmanager
+def parallel_from(elements: int):
+    """A context in which loops over `elements` or more run their parallel copy."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib.import_module("minigan.kernels.cpu._util"),
+                      "PARALLEL_MIN_ELEMENTS", elements)
+        yield
 KINDS = ("relu", "leaky_relu", "tanh", "sigmoid", "none")
 
 
@@ -247,16 +261,17 @@ def test_activation_kernels_match_reference(shape, kind, slope, seed, dtype, x_l
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_activation_kernels_parallel_copy(kind):
-    """Arrays past PARALLEL_MIN_ELEMENTS take the parallel loops."""
-    shape = (PARALLEL_MIN_ELEMENTS // 64 + 3, 8, 2, 4)
+    """Arrays past the parallel threshold take the parallel loops."""
+    shape = (5, 8, 2, 4)
     x = random_array(8, shape, np.float32, scale=3.0)
     bias = random_array(9, (8,), np.float32)
     u = unit_roundoff(np.float32)
     expected = ref.bias_activation(x, bias, kind, 0.2)
-    assert_within(cpu.bias_activation(x, bias, kind, 0.2), expected,
-                  16 * u * (np.abs(expected) + 1), kind)
-    assert_within(cpu.activation_grad(x, expected, kind, 0.2),
-                  ref.activation_grad(x, expected, kind, 0.2), 16 * u * np.abs(x), kind)
+    with parallel_from(TEST_PARALLEL_MIN_ELEMENTS):
+        fused = cpu.bias_activation(x, bias, kind, 0.2)
+        grad = cpu.activation_grad(x, expected, kind, 0.2)
+    assert_within(fused, expected, 16 * u * (np.abs(expected) + 1), kind)
+    assert_within(grad, ref.activation_grad(x, expected, kind, 0.2), 16 * u * np.abs(x), kind)
 
 
 def _ulps(values, exact):
@@ -445,12 +460,14 @@ def _assert_same_state(fast, slow, dtype, what):
 def _run_both(update_name, arrays, *hyper):
     fast = [None if a is None else a.copy() for a in arrays]
     slow = [None if a is None else a.copy() for a in arrays]
-    getattr(cpu, update_name)(*fast, *hyper)
+    with parallel_from(TEST_PARALLEL_MIN_ELEMENTS):
+        getattr(cpu, update_name)(*fast, *hyper)
     getattr(ref, update_name)(*slow, *hyper)
     return fast, slow
 
 
-_SIZES = st.sampled_from([1, 17, PARALLEL_MIN_ELEMENTS + 5])
+# 1 and 17 run the serial loops, 100 the parallel ones (see parallel_from)
+_SIZES = st.sampled_from([1, 17, 100])
 
 
 @given(seeds(), _SIZES, DTYPES, st.integers(1, 1000), st.sampled_from([0.0, 0.01]),

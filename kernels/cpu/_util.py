@@ -8,11 +8,14 @@ import types
 import numpy as np
 from numba import njit
 
-# Below this many elements an elementwise loop runs on one thread. At 32768 float32
-# elements (benchmarks/RESULTS.md) a relu pass took 3.4 us serial against 4.0 us on two
-# threads, tanh 23 against 15 us, the Adam update 14.5 against 9.9 us: about where waking
-# the second thread starts to pay.
-PARALLEL_MIN_ELEMENTS = 1 << 15
+# Below this many elements an elementwise loop runs on one thread. Waking the second
+# thread of a parallel region costs ~55 us here (OpenMP threads sleep when idle, see
+# minigan/_environment.py), more than these loops take on one core: at 64K float32
+# elements a fused bias+relu took 6.8 us serial against 72 us parallel, bias+tanh 52 against
+# 98 us; at 1M, relu 133 against 326 us (memory-bound) and tanh 923 against 708 us. An
+# MLP-2D iteration went from 5.6 to 3.9 ms when its 64K-element passes stopped going
+# parallel (threshold 2^15 -> 2^18 or more); DCGAN-28 did not change (benchmarks/RESULTS.md).
+PARALLEL_MIN_ELEMENTS = 1 << 20
 
 _local = threading.local()
 
