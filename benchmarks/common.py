@@ -131,12 +131,21 @@ class TorchProcess:
         self.close()
 
 
+# Each turn of the round-robin starts with this many untimed calls: the first call after
+# another candidate's turn pays for waking this one's sleeping threads (an MLP-2D
+# iteration ran 5.3 ms as the first of its turn, 3.5 ms back to back), which a training
+# loop, calling iteration after iteration, does not.
+TURN_WARMUP_CALLS = 1
+
+
 def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 7,
-                     warmup: int = 1, settle: float = SETTLE_SECONDS) -> dict[str, float]:
-    """Median seconds per call of each candidate, run round-robin (a, b, c, a, b, c, ...)
-    so that a slow spell of a shared machine hits every candidate alike, with a pause of
-    `settle` seconds before each call so that no candidate pays for the previous one's
-    spinning threads."""
+                     warmup: int = 1, settle: float = SETTLE_SECONDS,
+                     calls_per_turn: int = 1) -> dict[str, float]:
+    """Median seconds per call of each candidate, run round-robin in turns (a, b, c, a, b,
+    c, ...) so that a slow spell of a shared machine hits every candidate alike. A turn is
+    a pause of `settle` seconds (no candidate pays for the previous one's spinning
+    threads), TURN_WARMUP_CALLS untimed calls when calls_per_turn > 1, then
+    `calls_per_turn` timed calls back to back."""
     for _ in range(warmup):
         for function in candidates.values():
             function()
@@ -144,7 +153,11 @@ def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int =
     for _ in range(repeats):
         for name, function in candidates.items():
             time.sleep(settle)
-            times[name].append(_seconds(function))
+            if calls_per_turn > 1:
+                for _ in range(TURN_WARMUP_CALLS):
+                    function()
+            for _ in range(calls_per_turn):
+                times[name].append(_seconds(function))
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
@@ -153,11 +166,12 @@ SLOW_REPEATS = 3  # ... is timed this many times, on its own, after the others
 
 
 def time_candidates(candidates: dict[str, Callable[[], object]], repeats: int,
-                    interleave: bool = True) -> dict[str, float]:
-    """Median seconds per call: the fast candidates interleaved (`repeats` rounds), or with
-    interleave=False each in a block of its own (so that each keeps its thread pools and
-    caches warm, as when it runs alone); the slow ones (over SLOW_SECONDS on a first call)
-    SLOW_REPEATS times each, to keep a run short."""
+                    interleave: bool = True, calls_per_turn: int = 1) -> dict[str, float]:
+    """Median seconds per call: the fast candidates interleaved (`repeats` rounds of
+    `calls_per_turn` calls each, see time_interleaved), or with interleave=False each in a
+    block of its own (so that each keeps its thread pools and caches warm, as when it runs
+    alone); the slow ones (over SLOW_SECONDS on a first call) SLOW_REPEATS times each, to
+    keep a run short."""
     first = {}
     for name, function in candidates.items():
         function()  # compile, allocate workspaces, start thread pools
@@ -166,7 +180,7 @@ def time_candidates(candidates: dict[str, Callable[[], object]], repeats: int,
     slow = {name for name, value in first.items() if value > SLOW_SECONDS}
     fast = {name: f for name, f in candidates.items() if name not in slow}
     if interleave:
-        seconds = time_interleaved(fast, repeats, warmup=0)
+        seconds = time_interleaved(fast, repeats, warmup=0, calls_per_turn=calls_per_turn)
     else:
         seconds = {name: time_interleaved({name: f}, repeats, warmup=1, settle=0.0)[name]
                    for name, f in fast.items()}

@@ -272,7 +272,8 @@ def torch_worker_calls(torch, key: str) -> dict:
 # ----------------------------------------------------------------------------- reports
 
 def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float,
-              interleave: bool = True, torch_in_process: bool = False) -> str:
+              interleave: bool = True, torch_in_process: bool = False,
+              calls_per_turn: int = 1) -> str:
     torch = common.load_torch()
     rows = []
     for key in names:
@@ -288,7 +289,7 @@ def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float
             worker = common.TorchProcess("benchmarks.train_step", "torch_worker_calls", key)
             candidates["torch"] = worker.candidate("iteration")
         try:
-            seconds = common.time_candidates(candidates, repeats, interleave)
+            seconds = common.time_candidates(candidates, repeats, interleave, calls_per_turn)
         finally:
             if worker is not None:
                 worker.close()
@@ -337,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blocks", action="store_true",
                         help="time each implementation in a block of its own instead of "
                              "round-robin (no cross-talk between thread pools)")
+    parser.add_argument("--per-turn", type=int, default=3,
+                        help="iterations timed back to back in each round-robin turn "
+                             "(after one untimed iteration that wakes the threads)")
     parser.add_argument("--torch-in-process", action="store_true",
                         help="run PyTorch in this process (it then inherits minigan's "
                              "OMP_WAIT_POLICY) instead of a child process of its own")
@@ -352,11 +356,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     ceiling = common.gemm_ceiling()
     common.print_header("GAN training iterations (D step + G step, Adam), float32", ceiling)
-    print(f"- timing: {'blocks per implementation' if args.blocks else 'round-robin'}\n")
+    timing = ("blocks per implementation" if args.blocks else
+              f"round-robin, {args.repeats} turns of 1 untimed + {args.per_turn} timed iterations")
+    print(f"- timing: {timing}, median\n")
     where = "this process" if args.torch_in_process else "a child process, its own settings"
     print(f"- PyTorch runs in {where}\n")
     print(benchmark(args.models, args.devices, args.repeats, ceiling, not args.blocks,
-                    args.torch_in_process))
+                    args.torch_in_process, args.per_turn))
     _print_load_at_end()
 
 
