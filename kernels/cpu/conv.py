@@ -315,6 +315,12 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
     c_in = c_group * groups
     if (h_out, w_out) == (1, 1) and _is_dense(input_hw, (kh, kw), padding, dilation, groups):
         gy_rows = np.ascontiguousarray(gy).reshape(n, c_out)
+        # channels-last like the other conv results (so the activation and conv downstream
+        # read it in place) when that costs less than transposing gx later: it takes the
+        # weight rows in (i, j, c) order, a copy of C_out * K entries against N * K
+        if c_in >= CHANNELS_LAST_MIN_CHANNELS and c_out <= n:
+            gx = gy_rows @ _dense_weight_rows(w, True)
+            return gx.reshape(n, kh, kw, c_in).transpose(0, 3, 1, 2)
         return (gy_rows @ w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
     geo = _Geometry((n, c_in, *input_hw), w.shape, (h_out, w_out), stride, padding, dilation,
                     groups)
