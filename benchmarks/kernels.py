@@ -7,6 +7,10 @@ ceiling measured in the same run and the FMA peak.
     python -m benchmarks.kernels --startup    # cold compile and cached start-up of the cpu kernels
 
 A conv layer's forward is conv2d; its backward is conv2d_input_grad + conv2d_weight_grad.
+The cpu kernels get x and gy in channels-last memory, as in a training step (their results
+are channels-last and the activations and batch norm keep it); the numpy kernels and
+PyTorch get NCHW, their own layout. The images entering D's first layer and the codes
+entering G's first have one channel or a 1x1 size, where both layouts are the same.
 A transposed conv layer's forward is conv2d_input_grad; its backward is conv2d (gradient
 of its input) + conv2d_weight_grad. PyTorch's backward is aten.convolution_backward with
 both gradients, which is what its autograd calls.
@@ -63,11 +67,19 @@ DCGAN28 = [
 ]
 
 
-def _minigan_calls(kernels, layer: Layer, batch: int, rng):
-    """(forward, backward) closures over float32 arrays for one layer on one kernel set."""
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """a's values in channels-last memory, the layout the cpu kernels pass between layers."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def _minigan_calls(kernels, layer: Layer, batch: int, rng, channels_last: bool = False):
+    """(forward, backward) closures over float32 arrays for one layer on one kernel set;
+    with channels_last, x and gy are in the memory layout a training step hands them."""
     stride, padding, dilation = (layer.stride,) * 2, (layer.padding,) * 2, (1, 1)
     x = rng.standard_normal((batch, layer.c_in, layer.in_size, layer.in_size), np.float32)
     gy = rng.standard_normal((batch, layer.c_out, layer.out_size, layer.out_size), np.float32)
+    if channels_last:
+        x, gy = _channels_last(x), _channels_last(gy)
     kernel_hw = (layer.kernel, layer.kernel)
     geometry = (stride, padding, dilation, 1)
     if layer.transposed:
@@ -117,21 +129,39 @@ def _torch_calls(torch, layer: Layer, batch: int, rng):
     return forward, backward
 
 
-def benchmark_layers(batch: int, repeats: int, ceiling: float) -> str:
+def torch_worker_calls(torch, layer_index: int, batch: int) -> dict:
+    """The factory benchmarks/torch_worker.py calls: forward and backward of one layer."""
+    forward, backward = _torch_calls(torch, DCGAN28[layer_index], batch,
+                                     np.random.default_rng(layer_index))
+    return {"fwd": forward, "bwd": backward}
+
+
+def benchmark_layers(batch: int, repeats: int, ceiling: float,
+                     torch_in_process: bool = False) -> str:
     torch = common.load_torch()
     rng = np.random.default_rng(0)
     implementations = {"numpy": backend.get("numpy").K, "cpu": backend.get("cpu").K}
     rows = []
     totals: dict[str, float] = {}
-    for layer in DCGAN28:
+    for index, layer in enumerate(DCGAN28):
         candidates = {}
         for name, kernels in implementations.items():
-            forward, backward = _minigan_calls(kernels, layer, batch, rng)
+            forward, backward = _minigan_calls(kernels, layer, batch, rng, name == "cpu")
             candidates[f"{name} fwd"], candidates[f"{name} bwd"] = forward, backward
-        if torch is not None:
+        worker = None
+        if torch is not None and torch_in_process:
             forward, backward = _torch_calls(torch, layer, batch, rng)
             candidates["torch fwd"], candidates["torch bwd"] = forward, backward
-        seconds = common.time_candidates(candidates, repeats)
+        elif torch is not None:
+            worker = common.TorchProcess("benchmarks.kernels", "torch_worker_calls", index,
+                                         batch)
+            candidates["torch fwd"] = worker.candidate("fwd")
+            candidates["torch bwd"] = worker.candidate("bwd")
+        try:
+            seconds = common.time_candidates(candidates, repeats, calls_per_turn=3)
+        finally:
+            if worker is not None:
+                worker.close()
         flops = layer.flops(batch)
         for impl in ["numpy", "cpu"] + (["torch"] if torch is not None else []):
             fwd, bwd = seconds[f"{impl} fwd"], seconds[f"{impl} bwd"]
@@ -215,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--startup", action="store_true",
                         help="measure the cold and cached start-up of the cpu kernels only")
+    parser.add_argument("--torch-in-process", action="store_true",
+                        help="run PyTorch in this process (it then inherits minigan's "
+                             "OMP_WAIT_POLICY) instead of a child process of its own")
     args = parser.parse_args(argv)
     common.pin_threads()
     if args.startup:
@@ -223,8 +256,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     ceiling = common.gemm_ceiling()
     common.print_header("Conv layers of DCGAN-28, float32", ceiling)
+    where = "this process" if args.torch_in_process else "a child process, its own settings"
+    print(f"- PyTorch runs in {where}; round-robin turns of 1 untimed + 3 timed calls\n")
     for batch in args.batch:
-        print(benchmark_layers(batch, args.repeats, ceiling))
+        print(benchmark_layers(batch, args.repeats, ceiling, args.torch_in_process))
         print()
     _print_load_at_end()
 

@@ -258,12 +258,15 @@ def _gradient_rows(gy) -> np.ndarray:
     return channels_last(gy).reshape(-1, c_out)
 
 
-def _dense_rows(x):
-    """x (N, C, kH, kW) of a dense conv as (N, K) with K in x's memory order, and whether
-    that order is channels-last (i, j, c) rather than (c, i, j)."""
-    if is_channels_last(x):
-        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1), True
-    return np.ascontiguousarray(x).reshape(x.shape[0], -1), False
+def _dense_rows(x, c_out: int):
+    """x (N, C, kH, kW) of a dense conv as (N, K), and whether K runs in channels-last
+    (i, j, c) order rather than (c, i, j). A channels-last x is used in place when putting
+    the weight in its order (a copy of C_out * K entries) is cheaper than transposing x
+    (N * K entries); see _dense_weight_rows."""
+    n = x.shape[0]
+    if is_channels_last(x) and c_out <= n:
+        return x.transpose(0, 2, 3, 1).reshape(n, -1), True
+    return np.ascontiguousarray(x).reshape(n, -1), False
 
 
 def _dense_weight_rows(w, channels_last_order: bool):
@@ -283,7 +286,7 @@ def conv2d(x, w, stride, padding, dilation, groups):
     n, c_in, height, width = x.shape
     c_out, _, kh, kw = w.shape
     if _is_dense((height, width), (kh, kw), padding, dilation, groups):
-        x_rows, order = _dense_rows(x)
+        x_rows, order = _dense_rows(x, c_out)
         return (x_rows @ _dense_weight_rows(w, order).T).reshape(n, c_out, 1, 1)
     out_hw = tuple(_output_size(size, k, s, p, d) for size, k, s, p, d in
                    zip((height, width), (kh, kw), stride, padding, dilation))
@@ -353,7 +356,7 @@ def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
     gy = gy.astype(x.dtype, copy=False)
     if (h_out, w_out) == (1, 1) and _is_dense((height, width), kernel_hw, padding, dilation,
                                               groups):
-        x_rows, order = _dense_rows(x)
+        x_rows, order = _dense_rows(x, c_out)
         gw = np.ascontiguousarray(gy).reshape(n, c_out).T @ x_rows
         if order:
             return np.ascontiguousarray(gw.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
