@@ -519,3 +519,13 @@ def test_optimizer_updates_fall_back_for_strided_arrays():
     ref.adam_update(*expected, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     cpu.adam_update(*views, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     np.testing.assert_array_equal(param[::2], expected[0])
+
+
+def test_malloc_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    import platform
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert util.keep_freed_memory() == glibc
+    monkeypatch.setenv("MINIGAN_MALLOC_TUNING", "0")
+    assert util.keep_freed_memory() is False

@@ -8,6 +8,9 @@ RESULTS.md has both times).
 """
 
 from . import activation, conv, loss, norm, optim
+from ._util import keep_freed_memory
+
+MALLOC_TUNED = keep_freed_memory()  # see its docstring: fresh arrays without page faults
 
 __all__: list[str] = []
 for _module in (activation, conv, loss, norm, optim):
