@@ -529,3 +529,47 @@ def test_malloc_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
     assert util.keep_freed_memory() == glibc
     monkeypatch.setenv("MINIGAN_MALLOC_TUNING", "0")
     assert util.keep_freed_memory() is False
+
+
+@given(_bn_shapes(), seeds(), DTYPES, st.sampled_from(KINDS), LAYOUTS, LAYOUTS)
+def test_batch_norm_act_kernels_match_reference(shape, seed, dtype, kind, x_layout, gy_layout):
+    """The activation fused into batch norm's passes. The reference runs in float64 on the
+    same inputs; bounds: batch norm's own (as in the test above, through an activation
+    whose slope is at most 1) plus the activation's rounding, 16 ulps as for activation.
+    The backward takes both kernels' gy back through the activation at the same float32
+    output y, so relu's mask is the same on both sides."""
+    eps = 1e-5
+    x, weight, bias, gy = _bn_case(shape, seed, dtype, True)
+    x, gy = in_layout(x, x_layout), in_layout(gy, gy_layout)
+    u = unit_roundoff(dtype)
+    count = x.size // x.shape[1]
+    tol = 16 * u + 4 * count * U64
+    axes = (0,) + tuple(range(2, x.ndim))
+    channel = (1, -1) + (1,) * (x.ndim - 2)
+
+    y, mean, var = cpu.batch_norm_act_train(x, weight, bias, eps, kind, 0.2)
+    y_exact, _, var_exact = ref.batch_norm_act_train(_f64(x), _f64(weight), _f64(bias), eps,
+                                                     kind, 0.2)
+    assert y.dtype == dtype and is_channels_last(y) == is_channels_last(x)
+    scale = np.abs(x).mean(axis=axes)
+    invstd = 1 / np.sqrt(var_exact + eps)
+    centered = np.abs(x - x.astype(np.float64).mean(axis=axes).reshape(channel))
+    terms = (centered + scale.reshape(channel)) * (invstd * np.abs(_f64(weight))).reshape(
+        channel) + np.abs(_f64(bias)).reshape(channel)
+    assert_within(y, y_exact, tol * terms + 16 * u * (np.abs(y_exact) + 1), f"{kind} y")
+
+    gx, gweight, gbias = cpu.batch_norm_act_backward(gy, y, x, weight, mean, var, eps, kind, 0.2)
+    exact = ref.batch_norm_act_backward(_f64(gy), _f64(y), _f64(x), _f64(weight), _f64(mean),
+                                        _f64(var), eps, kind, 0.2)
+    assert gx.dtype == dtype and is_channels_last(gx) == is_channels_last(x)
+    invstd = (1 / np.sqrt(_f64(var) + eps)).reshape(channel)
+    centered = np.abs(x - _f64(mean).reshape(channel))
+    sum_gy = np.abs(gy).sum(axis=axes, keepdims=True)
+    sum_gy_xc = (np.abs(gy) * centered).sum(axis=axes, keepdims=True)
+    terms = np.abs(_f64(weight)).reshape(channel) * invstd * (
+        np.abs(gy) + sum_gy / count + centered * invstd**2 * sum_gy_xc / count)
+    # the float32 activation gradient adds up to 4 u |gy| per element, carried linearly
+    assert_within(gx, exact[0], (tol + 4 * u) * terms, f"{kind} gx")
+    assert_within(gweight, exact[1], (tol + 4 * u) * (invstd * sum_gy_xc).reshape(-1),
+                  f"{kind} gweight")
+    assert_within(gbias, exact[2], (tol + 4 * u) * sum_gy.reshape(-1), f"{kind} gbias")

@@ -609,3 +609,33 @@ def test_sequential_does_not_bypass_a_linear_subclass():
     x = mg.tensor(random_array(5, (4, 2), np.float32))
     expected = np.maximum(2.0 * (x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()), 0)
     np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["numpy", "cpu"])
+def test_sequential_fuses_batch_norm_and_activation(device):
+    """A DCGAN-style block: BatchNorm2d + ReLU and BatchNorm2d + LeakyReLU each run as one
+    op, with the values and gradients of the modules one by one (float64)."""
+    gen = mg.manual_seed(4)
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, 1, 1, bias=False, generator=gen), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 3, 3, 2, 1, bias=False, generator=gen), nn.BatchNorm2d(3),
+        nn.LeakyReLU(0.2),
+    ).to(device, dtype=np.float64)
+    x = mg.tensor(random_array(6, (3, 2, 5, 5)), device=device, requires_grad=True)
+
+    def one_by_one(t):
+        for module in net:
+            t = module(t)
+        return t
+
+    values = []
+    for forward in (net, one_by_one):
+        for p in net.parameters():
+            p.grad = None
+        x.grad = None
+        y = forward(x)
+        (y * y).sum().backward()
+        values.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in net.parameters()])
+    assert len(_graph_nodes(net(x))) == 4  # conv, bn+relu, conv, bn+leaky relu
+    for fused, plain in zip(*values):
+        np.testing.assert_allclose(fused, plain, rtol=1e-10, atol=1e-12)

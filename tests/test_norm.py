@@ -4,7 +4,7 @@ against the composed backward, errors, and PyTorch when it is installed."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigan as mg
@@ -297,3 +297,74 @@ def test_against_torch():
         (ty * torch.tensor(r)).sum().backward()
         for a, ta in zip(ours, theirs):
             np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), **TIGHT, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- + activation
+# F.batch_norm_act is the op nn.Sequential runs for BatchNorm followed by an activation.
+# Relu's kink: draws whose normalized output comes within 1e-3 of 0 are skipped, so no
+# finite-difference step (1e-6, moving the output by far less) crosses it.
+
+
+def _bn_act(kind, eps, weight_given=True, bias_given=True):
+    def fn(x, *affine):
+        it = iter(affine)
+        w = next(it) if weight_given else None
+        b = next(it) if bias_given else None
+        return F.batch_norm_act(x, None, None, w, b, True, 0.1, eps, kind, 0.2)
+    return fn
+
+
+def _away_from_kink(x, weight, bias, eps):
+    y, _, _ = K.batch_norm_train(x, weight, bias, eps)
+    return np.abs(y).min() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("variant", range(4))
+@given(shape=channel_shapes(min_per_channel=3), seed=seeds(), eps=EPS)
+def test_batch_norm_act_training_gradients(kind, variant, shape, seed, eps):
+    weight, bias = _affine_variants(shape[1], seed + 1)[variant]
+    x = random_array(seed, shape)
+    assume(_away_from_kink(x, weight, bias, eps))
+    given_arrays = [a for a in (weight, bias) if a is not None]
+    check_gradients(_bn_act(kind, eps, weight is not None, bias is not None), x, *given_arrays)
+
+
+@settings(max_examples=8)
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "tanh"])
+@given(shape=channel_shapes(min_per_channel=3, max_size=2), seed=seeds(), eps=EPS)
+def test_batch_norm_act_training_double_gradients(kind, shape, seed, eps):
+    c = shape[1]
+    x, w, b = random_array(seed, shape), random_array(seed + 1, (c,)), random_array(seed + 2, (c,))
+    assume(_away_from_kink(x, w, b, eps))
+    fn = _bn_act(kind, eps)
+    # squared: relu's and leaky relu's second derivative through the mask is otherwise 0
+    check_double_gradients(lambda *t: fn(*t) ** 2, x, w, b)
+
+
+@pytest.mark.parametrize("device", ["numpy", "cpu"])
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "tanh", "sigmoid"])
+def test_batch_norm_act_equals_batch_norm_then_activation(device, kind):
+    """Values, running statistics and every gradient (first order: the fused kernels) match
+    the two ops in turn, in float64, to rounding; in eval mode too."""
+    x0 = random_array(20, (5, 3, 2, 3))
+    w0, b0 = random_array(21, (3,)), random_array(22, (3,))
+    results = []
+    for fused in (True, False):
+        x = mg.tensor(x0, device=device, requires_grad=True)
+        w = mg.tensor(w0, device=device, requires_grad=True)
+        b = mg.tensor(b0, device=device, requires_grad=True)
+        rm, rv = mg.zeros(3, device=device, dtype=np.float64), mg.ones(3, device=device,
+                                                                        dtype=np.float64)
+        if fused:
+            y = F.batch_norm_act(x, rm, rv, w, b, True, 0.1, 1e-5, kind, 0.2)
+            y_eval = F.batch_norm_act(x, rm, rv, w, b, False, 0.1, 1e-5, kind, 0.2)
+        else:
+            act = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+                   "tanh": F.tanh, "sigmoid": F.sigmoid}[kind]
+            y = act(F.batch_norm(x, rm, rv, w, b, training=True, eps=1e-5))
+            y_eval = act(F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5))
+        (y * y).sum().backward()
+        results.append([a.numpy() for a in (y, y_eval, rm, rv, x.grad, w.grad, b.grad)])
+    for fused, plain in zip(*results):
+        np.testing.assert_allclose(fused, plain, rtol=1e-10, atol=1e-12)

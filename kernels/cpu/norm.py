@@ -28,8 +28,10 @@ from numba import njit, prange
 
 from ..reference import norm as reference
 from ._util import is_channels_last, like_layout
+from .activation import _NONE, _act, _act_grad, _kind_code
 
-__all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward"]
+__all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_norm_act_train",
+           "batch_norm_act_backward"]
 
 
 # ----------------------------------------------------------------------------- loops
@@ -61,9 +63,10 @@ def _channel_moments(x, mean, var):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _channel_affine(x, center, scale, shift, y):
-    """y[n, c, k] = (x[n, c, k] - center[c]) * scale[c] + shift[c]. Centering first keeps
-    float32 accurate when |mean| >> std (x * scale + shift would cancel two large terms)."""
+def _channel_affine(x, center, scale, shift, kind, slope, one, y):
+    """y[n, c, k] = act((x[n, c, k] - center[c]) * scale[c] + shift[c]) (activation code
+    kind, see activation.py; _NONE for batch norm alone). Centering first keeps float32
+    accurate when |mean| >> std (x * scale + shift would cancel two large terms)."""
     batch, channels, inner = x.shape
     for task in prange(batch * channels):
         n = task // channels
@@ -72,12 +75,13 @@ def _channel_affine(x, center, scale, shift, y):
         a = scale[c]
         b = shift[c]
         for k in range(inner):
-            y[n, c, k] = (x[n, c, k] - m) * a + b
+            y[n, c, k] = _act((x[n, c, k] - m) * a + b, kind, slope, one)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
-def _backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
-    """Per channel: sum of gy and sum of gy * (x - mean) (float64)."""
+def _backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
+    """Per channel: sum of g and sum of g * (x - mean) (float64), where g is gy taken back
+    through the activation whose output is y (g = gy for _NONE)."""
     batch, channels, inner = x.shape
     for c in prange(channels):
         mu = mean[c]
@@ -85,7 +89,7 @@ def _backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
         total_xc = 0.0
         for n in range(batch):
             for k in range(inner):
-                g = gy[n, c, k]
+                g = _act_grad(gy[n, c, k], y[n, c, k], kind, slope, one)
                 total += g
                 total_xc += g * (x[n, c, k] - mu)
         sum_gy[c] = total
@@ -93,9 +97,10 @@ def _backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _backward_input(gy, x, center, a, b, d, gx):
-    """gx[n, c, k] = a[c] gy[n, c, k] + b[c] (x[n, c, k] - center[c]) + d[c]: the batch-norm
-    input gradient once its per-channel coefficients are known (see batch_norm_backward)."""
+def _backward_input(gy, y, x, center, a, b, d, kind, slope, one, gx):
+    """gx[n, c, k] = a[c] g + b[c] (x[n, c, k] - center[c]) + d[c], g = gy[n, c, k] taken back
+    through the activation: the batch-norm input gradient once its per-channel coefficients
+    are known (see batch_norm_backward)."""
     batch, channels, inner = x.shape
     for task in prange(batch * channels):
         n = task // channels
@@ -105,7 +110,8 @@ def _backward_input(gy, x, center, a, b, d, gx):
         bc = b[c]
         dc = d[c]
         for k in range(inner):
-            gx[n, c, k] = ac * gy[n, c, k] + bc * (x[n, c, k] - m) + dc
+            g = _act_grad(gy[n, c, k], y[n, c, k], kind, slope, one)
+            gx[n, c, k] = ac * g + bc * (x[n, c, k] - m) + dc
 
 
 # Channels-last inputs (the layout the conv kernels return) are (M, C) matrices with
@@ -155,17 +161,18 @@ def _column_moments(x, mean, var):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _column_affine(x, center, scale, shift, y):
-    """y[r, c] = (x[r, c] - center[c]) * scale[c] + shift[c] for x, y (M, C)."""
+def _column_affine(x, center, scale, shift, kind, slope, one, y):
+    """y[r, c] = act((x[r, c] - center[c]) * scale[c] + shift[c]) for x, y (M, C)."""
     rows, channels = x.shape
     for r in prange(rows):
         for c in range(channels):
-            y[r, c] = (x[r, c] - center[c]) * scale[c] + shift[c]
+            y[r, c] = _act((x[r, c] - center[c]) * scale[c] + shift[c], kind, slope, one)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
-def _column_backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
-    """Per column: sum of gy and sum of gy * (x - mean) for gy, x (M, C) (float64)."""
+def _column_backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
+    """Per column: sum of g and sum of g * (x - mean) for (M, C) arrays (float64), g = gy
+    taken back through the activation whose output is y."""
     rows, channels = x.shape
     blocks = min(rows, _ROW_BLOCKS)
     partial = np.zeros((blocks, channels))
@@ -175,7 +182,7 @@ def _column_backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
         totals_xc = partial_xc[t]
         for r in range(t * rows // blocks, (t + 1) * rows // blocks):
             for c in range(channels):
-                g = np.float64(gy[r, c])
+                g = np.float64(_act_grad(gy[r, c], y[r, c], kind, slope, one))
                 totals[c] += g
                 totals_xc[c] += g * (x[r, c] - mean[c])
     _sum_blocks(partial, sum_gy)
@@ -183,12 +190,14 @@ def _column_backward_sums(gy, x, mean, sum_gy, sum_gy_xc):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _column_backward_input(gy, x, center, a, b, d, gx):
-    """gx[r, c] = a[c] gy[r, c] + b[c] (x[r, c] - center[c]) + d[c] for (M, C) arrays."""
+def _column_backward_input(gy, y, x, center, a, b, d, kind, slope, one, gx):
+    """gx[r, c] = a[c] g + b[c] (x[r, c] - center[c]) + d[c] for (M, C) arrays, g = gy[r, c]
+    taken back through the activation."""
     rows, channels = x.shape
     for r in prange(rows):
         for c in range(channels):
-            gx[r, c] = a[c] * gy[r, c] + b[c] * (x[r, c] - center[c]) + d[c]
+            g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
+            gx[r, c] = a[c] * g + b[c] * (x[r, c] - center[c]) + d[c]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -235,8 +244,15 @@ def _scale_shift(var, weight, bias, eps, dtype):
 def batch_norm_train(x, weight, bias, eps: float):
     """(y, mean, var): y = (x - mean) / sqrt(var + eps) * weight + bias with batch statistics
     (over every axis but 1; var is the biased one). weight and bias may be None."""
+    return batch_norm_act_train(x, weight, bias, eps, "none", 0.0)
+
+
+def batch_norm_act_train(x, weight, bias, eps: float, kind: str, slope: float = 0.0):
+    """(act(y), mean, var) with y as batch_norm_train's: the activation applied in the same
+    pass as the normalization (one write of the output instead of two passes)."""
+    code = _kind_code(kind, "batch_norm_act_train")
     if np.ndim(x) == 2:
-        return reference.batch_norm_train(x, weight, bias, eps)
+        return reference.batch_norm_act_train(x, weight, bias, eps, kind, slope)
     view, (moments, affine, _, _) = _kernel_view(x)
     channels = x.shape[1]
     mean = np.empty(channels)
@@ -245,7 +261,7 @@ def batch_norm_train(x, weight, bias, eps: float):
     mean, var = mean.astype(x.dtype), var.astype(x.dtype)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
     y = np.empty_like(view)
-    affine(view, mean, scale, shift, y)
+    affine(view, mean, scale, shift, code, x.dtype.type(slope), x.dtype.type(1), y)
     return _from_kernel_view(y, x), mean, var
 
 
@@ -256,7 +272,8 @@ def batch_norm_eval(x, mean, var, weight, bias, eps: float):
     view, (_, affine, _, _) = _kernel_view(x)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
     y = np.empty_like(view)
-    affine(view, np.asarray(mean, dtype=x.dtype), scale, shift, y)
+    affine(view, np.asarray(mean, dtype=x.dtype), scale, shift, _NONE, x.dtype.type(0),
+           x.dtype.type(1), y)
     return _from_kernel_view(y, x)
 
 
@@ -271,21 +288,40 @@ def batch_norm_backward(gy, x, weight, mean, var, eps: float):
     """
     if np.ndim(x) == 2:
         return reference.batch_norm_backward(gy, x, weight, mean, var, eps)
+    return _backward(gy, None, x, weight, mean, var, eps, _NONE, 0.0)
+
+
+def batch_norm_act_backward(gy, y, x, weight, mean, var, eps: float, kind: str,
+                            slope: float = 0.0):
+    """The gradients (gx, gweight, gbias) of act(batch_norm(x)) whose output is y: gy is
+    taken back through the activation inside both passes of batch_norm_backward, instead
+    of in a pass of its own."""
+    code = _kind_code(kind, "batch_norm_act_backward")
+    if np.ndim(x) == 2:
+        return reference.batch_norm_act_backward(gy, y, x, weight, mean, var, eps, kind, slope)
+    return _backward(gy, y, x, weight, mean, var, eps, code, slope)
+
+
+def _backward(gy, y, x, weight, mean, var, eps, code, slope):
+    """batch_norm_backward of gy taken back through the activation `code` at output y."""
     x_view, (_, _, backward_sums, backward_input) = _kernel_view(x)
     gy_view, _ = _kernel_view(np.asarray(gy, dtype=x.dtype), like=x)
+    y_view = gy_view if y is None else _kernel_view(np.asarray(y, dtype=x.dtype), like=x)[0]
     dtype = x.dtype
+    act = (code, dtype.type(slope), dtype.type(1))
     channels = x.shape[1]
     count = x.size // channels
     mean = np.asarray(mean, dtype=dtype)
     sum_gy = np.empty(channels)
     sum_gy_xc = np.empty(channels)
-    backward_sums(gy_view, x_view, mean, sum_gy, sum_gy_xc)
+    backward_sums(gy_view, y_view, x_view, mean, *act, sum_gy, sum_gy_xc)
     invstd = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     a = invstd if weight is None else invstd * weight
     b = -a * invstd * invstd * sum_gy_xc / count
     d = -a * sum_gy / count
     gx = np.empty_like(x_view)
-    backward_input(gy_view, x_view, mean, a.astype(dtype), b.astype(dtype), d.astype(dtype), gx)
+    backward_input(gy_view, y_view, x_view, mean, a.astype(dtype), b.astype(dtype),
+                   d.astype(dtype), *act, gx)
     gx = _from_kernel_view(gx, x)
     if weight is None:
         return gx, None, None

@@ -14,7 +14,13 @@ numba.cuda) is first imported to use the simulator.
 from .activation import activation, activation_grad, bias_activation
 from .conv import conv2d, conv2d_input_grad, conv2d_weight_grad
 from .loss import bce_with_logits
-from .norm import batch_norm_backward, batch_norm_eval, batch_norm_train
+from .norm import (
+    batch_norm_act_backward,
+    batch_norm_act_train,
+    batch_norm_backward,
+    batch_norm_eval,
+    batch_norm_train,
+)
 from .optim import adam_update, rmsprop_update, sgd_update
 
 __all__ = [
@@ -22,5 +28,6 @@ __all__ = [
     "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
     "bce_with_logits",
     "batch_norm_train", "batch_norm_eval", "batch_norm_backward",
+    "batch_norm_act_train", "batch_norm_act_backward",
     "adam_update", "rmsprop_update", "sgd_update",
 ]

@@ -24,8 +24,10 @@ from numba import cuda, float64
 
 from ..reference._util import array_module
 from ._launch import MAX_THREADS, elementwise_grid, launch, per_channel_grid
+from .activation import activation, activation_grad
 
-__all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward"]
+__all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_norm_act_train",
+           "batch_norm_act_backward"]
 
 
 @cuda.jit(device=True)
@@ -189,3 +191,19 @@ def batch_norm_backward(gy, x, weight, mean, var, eps: float):
     if weight is None:
         return gx.reshape(x.shape), None, None
     return gx.reshape(x.shape), gweight, gbias
+
+
+# Batch norm + activation: this device's own two kernels in turn (not fused yet), so that
+# the op runs on them rather than on the reference's composition of NumPy-style calls.
+
+
+def batch_norm_act_train(x, weight, bias, eps: float, kind: str, slope: float = 0.0):
+    """(act(y), mean, var) for (y, mean, var) = batch_norm_train(x, ...)."""
+    y, mean, var = batch_norm_train(x, weight, bias, eps)
+    return activation(y, kind, slope), mean, var
+
+
+def batch_norm_act_backward(gy, y, x, weight, mean, var, eps: float, kind: str,
+                            slope: float = 0.0):
+    """(gx, gweight, gbias) of act(batch_norm(x)) given its output y."""
+    return batch_norm_backward(activation_grad(gy, y, kind, slope), x, weight, mean, var, eps)

@@ -8,8 +8,10 @@ weight and bias, each of shape (C,), may be None (no affine transform).
 from __future__ import annotations
 
 from ._util import array_module
+from .activation import activation, activation_grad
 
-__all__ = ["batch_norm_backward", "batch_norm_eval", "batch_norm_train"]
+__all__ = ["batch_norm_act_backward", "batch_norm_act_train", "batch_norm_backward",
+           "batch_norm_eval", "batch_norm_train"]
 
 
 def _reduce_axes(x) -> tuple:
@@ -63,3 +65,17 @@ def batch_norm_backward(gy, x, weight, mean, var, eps: float):
     if weight is None:
         return gx, None, None
     return gx, (gy * xhat).sum(axis=axes), gy.sum(axis=axes)
+
+
+def batch_norm_act_train(x, weight, bias, eps: float, kind: str, slope: float = 0.0):
+    """(act(y), mean, var) for (y, mean, var) = batch_norm_train(x, ...): batch norm followed
+    by an activation (kind as in activation), one op so that fast kernels can fuse them."""
+    y, mean, var = batch_norm_train(x, weight, bias, eps)
+    return activation(y, kind, slope), mean, var
+
+
+def batch_norm_act_backward(gy, y, x, weight, mean, var, eps: float, kind: str,
+                            slope: float = 0.0):
+    """(gx, gweight, gbias) of act(batch_norm(x)) given its output y: batch_norm_backward of
+    gy taken back through the activation."""
+    return batch_norm_backward(activation_grad(gy, y, kind, slope), x, weight, mean, var, eps)

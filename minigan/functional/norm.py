@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 
 from ..autograd import Function, Tensor, is_grad_enabled
+from .activation import Activation, _activation_input_grad, _check_kind
 
-__all__ = ["batch_norm", "instance_norm", "layer_norm"]
+__all__ = ["batch_norm", "batch_norm_act", "instance_norm", "layer_norm"]
 
 
 def _reduce_axes(ndim: int) -> tuple:
@@ -36,16 +37,22 @@ def _split_affine(affine: tuple, has_weight: bool, has_bias: bool) -> tuple:
 
 
 class BatchNormTrain(Function):
-    """Batch norm with batch statistics. Inputs: x, then weight and bias if present.
+    """Batch norm with batch statistics, optionally followed by an activation (kind, slope
+    as in F.bias_act; "none" for batch norm alone), which the kernels fuse into the same
+    passes. Inputs: x, then weight and bias if present.
 
     The batch mean and biased variance are appended to `stats` (a list the caller passes),
     since apply returns only y and the caller needs them for the running averages.
     """
 
-    def forward(self, x, *affine, has_weight, has_bias, eps, stats):
+    def forward(self, x, *affine, has_weight, has_bias, eps, stats, kind="none", slope=0.0):
         weight, bias = _split_affine(affine, has_weight, has_bias)
-        y, mean, var = self.K.batch_norm_train(x, weight, bias, eps)
+        if kind == "none":
+            y, mean, var = self.K.batch_norm_train(x, weight, bias, eps)
+        else:
+            y, mean, var = self.K.batch_norm_act_train(x, weight, bias, eps, kind, slope)
         self.has_weight, self.has_bias, self.eps = has_weight, has_bias, eps
+        self.kind, self.slope = kind, slope
         self.mean, self.var = mean, var
         stats.extend((mean, var))
         return y
@@ -55,18 +62,24 @@ class BatchNormTrain(Function):
         weight, _ = _split_affine(self.inputs[1:], self.has_weight, self.has_bias)
         axes = _reduce_axes(x.ndim)
         if not is_grad_enabled():
-            gx, gweight, gbias = self.K.batch_norm_backward(
-                g.data, x.data, None if weight is None else weight.data, self.mean, self.var,
-                self.eps,
-            )
+            w = None if weight is None else weight.data
+            if self.kind == "none":
+                gx, gweight, gbias = self.K.batch_norm_backward(
+                    g.data, x.data, w, self.mean, self.var, self.eps)
+            else:
+                gx, gweight, gbias = self.K.batch_norm_act_backward(
+                    g.data, self.output.data, x.data, w, self.mean, self.var, self.eps,
+                    self.kind, self.slope)
             if gbias is None and self.has_bias:  # the kernel leaves it out without weight
-                gbias = g.data.sum(axis=axes)
+                gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
+                gbias = gz.data.sum(axis=axes)
             gx, gweight, gbias = (
                 None if a is None else Tensor._wrap(a, self.backend) for a in (gx, gweight, gbias)
             )
         else:
             # the kernel's formula in Tensor ops, statistics recomputed from x so that their
             # dependence on x is in the graph too
+            g = _activation_input_grad(self, g, self.output, self.kind, self.slope)
             mean = x.mean(axes, keepdims=True)
             centered = x - mean
             invstd = 1.0 / ((centered * centered).mean(axes, keepdims=True) + self.eps).sqrt()
@@ -126,17 +139,21 @@ def _check_channel_vector(name: str, t: Tensor | None, x: Tensor, op: str) -> No
         )
 
 
-def _normalize(x, weight, bias, training, mean=None, var=None, eps=1e-5):
-    """Apply the train or eval Function to x (any ndim >= 2); returns (y, stats)."""
+def _normalize(x, weight, bias, training, mean=None, var=None, eps=1e-5, kind="none",
+               slope=0.0):
+    """Apply the train or eval Function to x (any ndim >= 2), then the activation `kind`
+    (fused into the training Function); returns (y, stats)."""
     folded = _as_kernel_layout(x)
     affine = tuple(t for t in (weight, bias) if t is not None)
     flags = {"has_weight": weight is not None, "has_bias": bias is not None, "eps": float(eps)}
     stats: list = []
     if training:
-        y = BatchNormTrain.apply(folded, *affine, stats=stats, **flags)
+        y = BatchNormTrain.apply(folded, *affine, stats=stats, kind=kind, slope=slope, **flags)
     else:
         y = BatchNormEval.apply(folded, *affine, mean=mean, var=var, **flags)
-    return y.reshape(x.shape), stats
+        if kind != "none":
+            y = Activation.apply(y, kind=kind, slope=slope)
+    return (y if y.shape == x.shape else y.reshape(x.shape)), stats
 
 
 def _update_running(running: Tensor | None, batch_value, momentum: float) -> None:
@@ -160,6 +177,26 @@ def batch_norm(
     training: batch statistics, and the running buffers (if given) are updated in place,
     running_var with the unbiased batch variance. Otherwise the running statistics are used.
     """
+    return batch_norm_act(input, running_mean, running_var, weight, bias, training, momentum,
+                          eps, "none", 0.0)
+
+
+def batch_norm_act(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    kind: str,
+    slope: float = 0.0,
+) -> Tensor:
+    """act(batch_norm(...)) as one op (kind: relu, leaky_relu with slope, tanh, sigmoid or
+    none). nn.Sequential uses it for a BatchNorm followed by one of those activations; in
+    training the kernels apply the activation in the normalization's own passes."""
+    _check_kind(kind, slope, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {input.shape}")
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
@@ -172,13 +209,15 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training "
                 f"(input {input.shape})"
             )
-        y, (mean, var) = _normalize(input, weight, bias, True, eps=eps)
+        y, (mean, var) = _normalize(input, weight, bias, True, eps=eps, kind=kind,
+                                    slope=float(slope))
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var * (count / (count - 1)), momentum)
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when not training")
-    y, _ = _normalize(input, weight, bias, False, running_mean.data, running_var.data, eps)
+    y, _ = _normalize(input, weight, bias, False, running_mean.data, running_var.data, eps,
+                      kind=kind, slope=float(slope))
     return y
 
 

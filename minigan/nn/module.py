@@ -326,9 +326,10 @@ class Module:
         )
 
 
-# Sequential's fusion tables, filled in by the modules that take part (nn/linear.py and
-# nn/activation.py): a Linear directly followed by an activation runs as one op,
-# F.linear_act. Exact types only, so a subclass with its own forward is never bypassed.
+# Sequential's fusion tables, filled in by the modules that take part (nn/linear.py,
+# nn/norm.py and nn/activation.py): a Linear or BatchNorm directly followed by an
+# activation runs as one op (F.linear_act, F.batch_norm_act). Exact types only, so a
+# subclass with its own forward is never bypassed.
 FUSES_ACTIVATION: set[type] = set()  # modules with forward_act(input, kind, slope)
 ACTIVATION_KIND: dict[type, object] = {}  # activation module type -> module -> (kind, slope)
 
@@ -336,10 +337,11 @@ ACTIVATION_KIND: dict[type, object] = {}  # activation module type -> module -> 
 class Sequential(Module):
     """Modules applied one after the other; indexable, sliceable, iterable, has len.
 
-    A Linear followed directly by ReLU, LeakyReLU, Tanh or Sigmoid runs as one fused op
-    (F.linear_act: one product, then bias and activation in one pass; its backward likewise):
-    the same values as the two modules in turn, a third of the graph nodes. That is what
-    keeps small MLPs from being bound by per-op overhead (benchmarks/RESULTS.md).
+    A Linear or BatchNorm1d/2d followed directly by ReLU, LeakyReLU, Tanh or Sigmoid runs as
+    one fused op (F.linear_act: one product, then bias and activation in one pass;
+    F.batch_norm_act: the activation inside batch norm's passes; backwards likewise): the
+    same values as the two modules in turn, fewer graph nodes and passes over memory. That
+    is what keeps small MLPs from being bound by per-op overhead (benchmarks/RESULTS.md).
     """
 
     def __init__(self, *modules):

@@ -17,7 +17,7 @@ from .. import creation
 from .. import functional as F
 from ..autograd import Tensor
 from . import init
-from .module import Module, Parameter
+from .module import FUSES_ACTIVATION, Module, Parameter
 
 
 class _NormBase(Module):
@@ -91,6 +91,11 @@ class _BatchNorm(_NormBase):
                          dtype, bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        return self.forward_act(input, "none", 0.0)
+
+    def forward_act(self, input: Tensor, kind: str, slope: float) -> Tensor:
+        """act(self(input)) in one op (see F.batch_norm_act); nn.Sequential calls it for a
+        BatchNorm followed by an activation."""
         self._check_input(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -106,8 +111,8 @@ class _BatchNorm(_NormBase):
                     f"{type(self).__name__}: expected more than 1 value per channel when "
                     f"training, got input {input.shape}"
                 )
-        return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=use_batch_stats, momentum=factor, eps=self.eps)
+        return F.batch_norm_act(input, self.running_mean, self.running_var, self.weight,
+                                self.bias, use_batch_stats, factor, self.eps, kind, slope)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -119,6 +124,9 @@ class BatchNorm1d(_BatchNorm):
 
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W): statistics per channel over N, H, W."""
+
+
+FUSES_ACTIVATION.update((BatchNorm1d, BatchNorm2d))
 
 
 class InstanceNorm2d(_NormBase):
