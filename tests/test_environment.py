@@ -1,0 +1,46 @@
+"""minigan/_environment.py: the process settings minigan makes when it is imported first,
+and the user's own values always winning. Each case runs in a fresh interpreter, since the
+settings only matter (and are only made) before NumPy and Numba load their libraries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+_REPORT = (
+    "import json, os, minigan, minigan._environment as e; "
+    "print(json.dumps({'env': {k: os.environ.get(k) for k in "
+    "('OMP_WAIT_POLICY', 'OPENBLAS_THREAD_TIMEOUT', 'OPENBLAS_CORETYPE')}, "
+    "'set_here': e.SET_HERE, 'zen4': e._is_amd_zen4()}))"
+)
+
+
+def _report(**overrides) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE")}
+    env.update(overrides)
+    done = subprocess.run([sys.executable, "-c", _REPORT], env=env, capture_output=True,
+                          text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_defaults_are_set_and_recorded():
+    report = _report()
+    assert report["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert report["env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert report["set_here"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    # the BLAS kernel choice is made on Zen 4 only
+    assert (report["env"]["OPENBLAS_CORETYPE"] == "Haswell") == report["zen4"]
+
+
+@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "ACTIVE"),
+                                         ("OPENBLAS_THREAD_TIMEOUT", "20"),
+                                         ("OPENBLAS_CORETYPE", "SkylakeX")])
+def test_a_value_the_user_set_is_kept(name, value):
+    report = _report(**{name: value})
+    assert report["env"][name] == value
+    assert name not in report["set_here"]
