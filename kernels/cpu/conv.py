@@ -196,9 +196,13 @@ CHANNELS_LAST_MIN_CHANNELS = 8
 
 def _batch_chunks(batch: int, column_entries: int, itemsize: int):
     """(start, stop) ranges of samples whose columns (column_entries per sample) fit in
-    COLUMN_CHUNK_BYTES."""
-    step = max(1, COLUMN_CHUNK_BYTES // max(1, column_entries * itemsize))
-    return [(start, min(batch, start + step)) for start in range(0, batch, step)]
+    COLUMN_CHUNK_BYTES, as equal in size as possible: a short last chunk makes a product
+    with few rows, which BLAS runs at a lower rate (4 of 64 samples of DCGAN-28's 7->14
+    layer: 155-164 GFLOP/s against 181-194 for the 20-sample chunks before it)."""
+    per_chunk = max(1, COLUMN_CHUNK_BYTES // max(1, column_entries * itemsize))
+    count = -(-batch // per_chunk)
+    bounds = [batch * k // count for k in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 class _Geometry:
