@@ -573,3 +573,22 @@ def test_batch_norm_act_kernels_match_reference(shape, seed, dtype, kind, x_layo
     assert_within(gweight, exact[1], (tol + 4 * u) * (invstd * sum_gy_xc).reshape(-1),
                   f"{kind} gweight")
     assert_within(gbias, exact[2], (tol + 4 * u) * sum_gy.reshape(-1), f"{kind} gbias")
+
+
+@given(st.sampled_from([(5, 7), (64, 3), (3, 4, 2, 3), (1, 6, 1, 1)]), st.sampled_from(KINDS),
+       seeds(), DTYPES, LAYOUTS)
+def test_activation_grad_bias_matches_reference(shape, kind, seed, dtype, layout):
+    """gx as activation_grad's; the bias gradient sums M = size / C values of gx: within
+    M u sum |gx| of the exact sum for either side's summation order (Higham eq. 3.5),
+    plus the elementwise bound carried through the sum."""
+    u = unit_roundoff(dtype)
+    y = in_layout(np.tanh(random_array(seed, shape, dtype, scale=2.0)), layout)
+    gy = in_layout(random_array(seed + 1, shape, dtype), layout)
+    gx, gbias = cpu.activation_grad_bias(gy, y, kind, 0.2)
+    want = ref.activation_grad(gy.astype(np.float64), y.astype(np.float64), kind, 0.2)
+    assert gx.dtype == gbias.dtype == dtype and gbias.shape == (shape[1],)
+    assert_within(gx, want, 16 * u * np.abs(gy), f"{kind} gx")
+    axes = (0,) + tuple(range(2, len(shape)))
+    count = gy.size // shape[1]
+    bound = (2 * count * u + 16 * u) * np.abs(gy).astype(np.float64).sum(axis=axes)
+    assert_within(gbias, want.sum(axis=axes), bound, f"{kind} gbias")

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference.activation import ACTIVATION_KINDS
+from . import _util
 from ._math import sigmoid, tanh
 from ._util import (
     as_layout_of,
@@ -27,7 +28,7 @@ from ._util import (
     serial_and_parallel,
 )
 
-__all__ = ["activation", "activation_grad", "bias_activation"]
+__all__ = ["activation", "activation_grad", "activation_grad_bias", "bias_activation"]
 
 _RELU, _LEAKY_RELU, _TANH, _SIGMOID, _NONE = range(5)
 
@@ -91,6 +92,20 @@ def _activation_grad_loop(gy, y, kind, slope, one, gx):
         gx[i] = _act_grad(gy[i], y[i], kind, slope, one)
 
 
+@njit(cache=True, error_model="numpy")
+def _activation_grad_rows(gy, y, kind, slope, one, gx, column_sums):
+    """gx = activation_grad(gy, y) for (N, C) rows, and the column sums of gx (float64),
+    in one serial pass (the rows of a small layer: a parallel region costs more)."""
+    rows, channels = gy.shape
+    for c in range(channels):
+        column_sums[c] = 0.0
+    for r in range(rows):
+        for c in range(channels):
+            g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
+            gx[r, c] = g
+            column_sums[c] += g
+
+
 def _bias_activation_loop(x, bias, kind, slope, one, y):
     """x, y (N, C, L): the bias of channel c is added along the whole row (n, c, :).
     With L == 1 ((N, C) inputs) the channel loop is the inner one, so it vectorises."""
@@ -140,6 +155,21 @@ def activation_grad(gy, y, kind: str, slope: float = 0.0):
         gy_flat.dtype.type(1), gx.reshape(-1),
     )
     return as_layout_of(gx, y)
+
+
+def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
+    """(gx, gbias): activation_grad and its sum over every axis but 1 (the bias gradient of
+    bias_activation). (N, C) inputs below the parallel threshold, the rows of a linear
+    layer, take one fused pass; others activation_grad and a NumPy sum."""
+    code = _kind_code(kind, "activation_grad_bias")
+    if (gy.ndim == 2 and gy.size < _util.PARALLEL_MIN_ELEMENTS and gy.flags.c_contiguous
+            and y.flags.c_contiguous and y.dtype == gy.dtype):
+        gx = np.empty_like(gy)
+        sums = np.empty(gy.shape[1])
+        _activation_grad_rows(gy, y, code, gy.dtype.type(slope), gy.dtype.type(1), gx, sums)
+        return gx, sums.astype(gy.dtype)
+    gx = activation_grad(gy, y, kind, slope)
+    return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
 
 
 def bias_activation(x, bias, kind: str, slope: float = 0.0):

@@ -19,7 +19,7 @@ from ..reference._util import array_module
 from ..reference.activation import ACTIVATION_KINDS
 from ._launch import elementwise_grid, launch
 
-__all__ = ["activation", "activation_grad", "bias_activation"]
+__all__ = ["activation", "activation_grad", "activation_grad_bias", "bias_activation"]
 
 NONE, RELU, LEAKY_RELU, TANH, SIGMOID = 0, 1, 2, 3, 4
 _CODES = {"none": NONE, "relu": RELU, "leaky_relu": LEAKY_RELU, "tanh": TANH, "sigmoid": SIGMOID}
@@ -123,3 +123,9 @@ def activation_grad(gy, y, kind: str, slope: float = 0.0):
         gy.reshape(-1), y.reshape(-1), code, float(slope), gx.reshape(-1),
     )
     return gx
+
+
+def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
+    """(gx, gbias): this device's activation_grad, then its sum over every axis but 1."""
+    gx = activation_grad(gy, y, kind, slope)
+    return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))

@@ -13,6 +13,7 @@ from ._util import array_module
 __all__ = [
     "activation",
     "activation_grad",
+    "activation_grad_bias",
     "bias_activation",
     "log_sigmoid",
     "softplus",
@@ -64,6 +65,13 @@ def activation_grad(gy, y, kind: str, slope: float = 0.0):
     if kind == "sigmoid":
         return gy * y * (1 - y)
     return gy.copy()
+
+
+def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
+    """(gx, gbias): activation_grad, and its sum over every axis but 1 (the gradient of the
+    bias of bias_activation), so that fast kernels can sum while they write gx."""
+    gx = activation_grad(gy, y, kind, slope)
+    return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
 
 
 def bias_activation(x, bias, kind: str, slope: float = 0.0):

@@ -110,16 +110,24 @@ class Linear(Function):
     def backward(self, g: Tensor):
         x, w = self.inputs[:2]
         need = self.needs_input_grad
-        gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
         if is_grad_enabled():
+            gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
             grads = [gz @ w if need[0] else None, gz.T @ x if need[1] else None]
             if len(need) == 3:
                 grads.append(gz.sum(axis=0) if need[2] else None)
             return tuple(grads)
-        gz = gz.data
+        if len(need) == 3 and need[2] and self.kind != "none":
+            # the activation's gradient and the bias gradient (its column sums) in one pass
+            gz, gbias = self.K.activation_grad_bias(g.data, self.output.data, self.kind,
+                                                    self.slope)
+        else:
+            gz, gbias = _activation_input_grad(self, g, self.output, self.kind,
+                                               self.slope).data, None
+            if len(need) == 3 and need[2]:
+                gbias = gz.sum(axis=0)
         arrays = [gz @ w.data if need[0] else None, gz.T @ x.data if need[1] else None]
         if len(need) == 3:
-            arrays.append(gz.sum(axis=0) if need[2] else None)
+            arrays.append(gbias)
         return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)
 
 
