@@ -97,11 +97,9 @@ def memory_order(a) -> np.ndarray:
     return a.transpose(0, 2, 3, 1) if is_channels_last(a) else np.ascontiguousarray(a)
 
 
-def like_layout(b, a, dtype=None) -> np.ndarray:
+def like_layout(b, a) -> np.ndarray:
     """b (shaped like a) in a's layout, C-contiguous in memory order (see memory_order)."""
-    if is_channels_last(a):
-        return np.ascontiguousarray(b.transpose(0, 2, 3, 1), dtype=dtype)
-    return np.ascontiguousarray(b, dtype=dtype)
+    return channels_last(b) if is_channels_last(a) else np.ascontiguousarray(b)
 
 
 def as_layout_of(result, a) -> np.ndarray:
