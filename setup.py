@@ -31,6 +31,7 @@ setup(
         "numba>=0.58",
         "tqdm>=4.60",
         "pillow>=9.0",
+        "threadpoolctl>=3.0",
         "tomli>=1.1; python_version < '3.11'",
     ],
     extras_require={

@@ -22,7 +22,13 @@ from .autograd import (
     stack,
     where,
 )
-from .backend import DeviceUnavailable, available_devices, default_device, set_default_device
+from .backend import (
+    DeviceUnavailable,
+    available_devices,
+    default_device,
+    set_default_device,
+    set_num_threads,
+)
 from .creation import (
     arange,
     full,
@@ -44,7 +50,8 @@ float64 = "float64"
 __all__ = [
     "Function", "Tensor", "cat", "concat", "enable_grad", "exp", "grad", "is_grad_enabled",
     "log", "no_grad", "set_grad_enabled", "sqrt", "stack", "where", "DeviceUnavailable",
-    "available_devices", "default_device", "set_default_device", "arange", "full", "ones",
+    "available_devices", "default_device", "set_default_device", "set_num_threads", "arange",
+    "full", "ones",
     "ones_like", "rand", "randn", "tensor", "zeros", "zeros_like", "Generator",
     "manual_seed", "__version__",
 ]

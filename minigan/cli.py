@@ -23,6 +23,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def _parse_set(pairs: list[str]) -> dict:
     overrides = {}
     for pair in pairs or []:
@@ -45,9 +55,17 @@ def _new_run_folder(name: str) -> Path:
     return candidate
 
 
+def _apply_threads(args) -> None:
+    if getattr(args, "threads", None) is not None:
+        from .backend import set_num_threads
+
+        set_num_threads(args.threads)
+
+
 def cmd_train(args) -> int:
     from .gan import Trainer, load_config_file, recipe
 
+    _apply_threads(args)
     if args.resume:
         trainer = Trainer.resume(args.resume, device=args.device, quiet=args.quiet,
                                  steps=args.steps)
@@ -167,6 +185,7 @@ def cmd_bench(args) -> int:
     are in the repository's benchmarks/ folder)."""
     from .gan import Trainer, recipe
 
+    _apply_threads(args)
     config = recipe(args.recipe, batch_size=args.batch_size or recipe(args.recipe).batch_size)
     trainer = Trainer(config, device=args.device, out=None, quiet=True)
     for _ in range(args.warmup):
@@ -208,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sample-every", type=int)
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="threads for matrix products and cpu loops (default: all cores; "
+                            "1 is often faster when other jobs share the cores)")
     train.set_defaults(handler=cmd_train)
 
     for name, handler, text in (("sample", cmd_sample, "write samples of a trained run"),
@@ -249,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int)
     bench.add_argument("--steps", type=int, default=10)
     bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="threads for matrix products and cpu loops (default: all cores)")
     bench.set_defaults(handler=cmd_bench)
     return parser
 

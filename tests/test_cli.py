@@ -66,6 +66,8 @@ def test_resume_continues_to_a_new_total(tmp_path, capsys):
         (["sample", "--out", "x.png"], "give --run RUN_FOLDER or --checkpoint FILE"),
         (["sample", "--run", "/no/such/run", "--out", "x.png"], "no checkpoint"),
         ([], "choose a command"),
+        (["train", "--threads", "0"], "--threads: expected a positive whole number, got '0'"),
+        (["bench", "--threads", "two"], "expected a positive whole number, got 'two'"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(argv, message, capsys):

@@ -44,3 +44,27 @@ def test_a_value_the_user_set_is_kept(name, value):
     report = _report(**{name: value})
     assert report["env"][name] == value
     assert name not in report["set_here"]
+
+
+def test_set_num_threads_limits_blas_and_numba():
+    """minigan.set_num_threads(1) (the --threads option): one BLAS thread and one Numba
+    thread afterwards; a bad count is refused with the value in the message."""
+    code = (
+        "import json, minigan, numba\n"
+        "from threadpoolctl import threadpool_info\n"
+        "minigan.set_num_threads(1)\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "try:\n"
+        "    minigan.set_num_threads(0)\n"
+        "    refused = ''\n"
+        "except ValueError as error:\n"
+        "    refused = str(error)\n"
+        "print(json.dumps({'blas': blas, 'numba': numba.get_num_threads(),\n"
+        "                  'refused': refused}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    report = json.loads(done.stdout)
+    assert report["blas"] and set(report["blas"]) == {1}
+    assert report["numba"] == 1
+    assert "expected a positive whole number of threads, got 0" in report["refused"]
