@@ -221,15 +221,11 @@ class _Geometry:
 
     def weight_rows(self, w) -> np.ndarray:
         """w as (C_out, K) with K in the column order: (c, i, j), or (i, j, c) channels-last."""
-        if self.channels_last:
-            return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(self.c_out, self.k)
-        return w.reshape(self.c_out, -1)
+        return _weight_rows(w, self.channels_last)
 
     def weight_from_rows(self, rows) -> np.ndarray:
-        if self.channels_last:
-            blocks = rows.reshape(self.c_out, self.kh, self.kw, self.c_in)
-            return np.ascontiguousarray(blocks.transpose(0, 3, 1, 2))
-        return rows.reshape(self.c_out, self.c_in // self.groups, self.kh, self.kw)
+        shape = (self.c_out, self.c_in // self.groups, self.kh, self.kw)
+        return _weight_from_rows(rows, shape, self.channels_last)
 
     def source(self, x) -> np.ndarray:
         """x as the column builder reads it: (N, H, W, C) channels-last, or NCHW."""
@@ -259,26 +255,33 @@ class _Geometry:
 def _gradient_rows(gy) -> np.ndarray:
     """gy (N, C_out, H_out, W_out) as the (N*H_out*W_out, C_out) matrix of its channels-last
     memory (a view when gy is channels-last already)."""
-    n, c_out = gy.shape[:2]
-    return channels_last(gy).reshape(-1, c_out)
+    return channels_last(gy).reshape(-1, gy.shape[1])
+
+
+def _weight_rows(w, channels_last_order: bool) -> np.ndarray:
+    """w (C_out, C, kH, kW) as (C_out, K): K in (i, j, c) order (a copy) or (c, i, j)."""
+    if channels_last_order:
+        return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+    return w.reshape(w.shape[0], -1)
+
+
+def _weight_from_rows(rows, shape, channels_last_order: bool) -> np.ndarray:
+    """The inverse of _weight_rows: (C_out, K) rows back to a contiguous w of `shape`."""
+    if channels_last_order:
+        c_out, c, kh, kw = shape
+        return np.ascontiguousarray(rows.reshape(c_out, kh, kw, c).transpose(0, 3, 1, 2))
+    return rows.reshape(shape)
 
 
 def _dense_rows(x, c_out: int):
     """x (N, C, kH, kW) of a dense conv as (N, K), and whether K runs in channels-last
     (i, j, c) order rather than (c, i, j). A channels-last x is used in place when putting
     the weight in its order (a copy of C_out * K entries) is cheaper than transposing x
-    (N * K entries); see _dense_weight_rows."""
+    (N * K entries); see _weight_rows."""
     n = x.shape[0]
     if is_channels_last(x) and c_out <= n:
         return x.transpose(0, 2, 3, 1).reshape(n, -1), True
     return np.ascontiguousarray(x).reshape(n, -1), False
-
-
-def _dense_weight_rows(w, channels_last_order: bool):
-    """w (C_out, C, kH, kW) as (C_out, K) in the order _dense_rows gave."""
-    if channels_last_order:
-        return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
-    return w.reshape(w.shape[0], -1)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -292,7 +295,7 @@ def conv2d(x, w, stride, padding, dilation, groups):
     c_out, _, kh, kw = w.shape
     if _is_dense((height, width), (kh, kw), padding, dilation, groups):
         x_rows, order = _dense_rows(x, c_out)
-        return (x_rows @ _dense_weight_rows(w, order).T).reshape(n, c_out, 1, 1)
+        return (x_rows @ _weight_rows(w, order).T).reshape(n, c_out, 1, 1)
     out_hw = tuple(_output_size(size, k, s, p, d) for size, k, s, p, d in
                    zip((height, width), (kh, kw), stride, padding, dilation))
     geo = _Geometry(x.shape, w.shape, out_hw, stride, padding, dilation, groups)
@@ -327,7 +330,7 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         # read it in place) when that costs less than transposing gx later: it takes the
         # weight rows in (i, j, c) order, a copy of C_out * K entries against N * K
         if c_in >= CHANNELS_LAST_MIN_CHANNELS and c_out <= n:
-            gx = gy_rows @ _dense_weight_rows(w, True)
+            gx = gy_rows @ _weight_rows(w, True)
             return gx.reshape(n, kh, kw, c_in).transpose(0, 3, 1, 2)
         return (gy_rows @ w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
     geo = _Geometry((n, c_in, *input_hw), w.shape, (h_out, w_out), stride, padding, dilation,
@@ -363,9 +366,7 @@ def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
                                               groups):
         x_rows, order = _dense_rows(x, c_out)
         gw = np.ascontiguousarray(gy).reshape(n, c_out).T @ x_rows
-        if order:
-            return np.ascontiguousarray(gw.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
-        return gw.reshape(c_out, c_in, kh, kw)
+        return _weight_from_rows(gw, (c_out, c_in, kh, kw), order)
     # the windows are those of gy's size: an adjoint's gy may be smaller than conv2d(x)
     geo = _Geometry(x.shape, (c_out, c_in // groups, kh, kw), (h_out, w_out), stride, padding,
                     dilation, groups)
