@@ -162,6 +162,14 @@ def test_bias_activation_and_gradient_match_reference(shape, kind, slope, dtype,
     bound = 4 * u * (np.abs(exact) + np.abs(gy) * (1 + np.abs(y_kept)) ** 2)
     assert_within(gx, exact, bound, f"activation_grad {kind}")
 
+    # with the bias gradient (its sum over all axes but 1), as a linear layer's backward
+    gx, gbias = K.activation_grad_bias(device(gy), device(y_kept), kind, slope)
+    assert_within(gx, exact, bound, f"activation_grad_bias {kind}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    count = gy.size // shape[1]
+    sum_bound = (2 * count * u) * np.abs(exact).sum(axis=axes) + bound.sum(axis=axes)
+    assert_within(gbias, exact.sum(axis=axes), sum_bound, f"activation_grad_bias sum {kind}")
+
 
 def test_activation_rejects_an_unknown_kind():
     x = device(np.zeros((2, 3), np.float32))
