@@ -169,7 +169,29 @@ def cmd_info(args) -> int:
         print(f"CuPy {cupy.__version__}: device 'cuda' available ({name})")
     print(f"devices: {', '.join(backend.available_devices())}; "
           f"default: {backend.default_device()}")
+    print(_threads_line())
     return 0
+
+
+def _threads_line() -> str:
+    """BLAS library, kernel family and threads; Numba threads; what minigan set itself."""
+    from threadpoolctl import threadpool_info
+
+    from . import _environment
+
+    parts = [f"BLAS {pool.get('internal_api')} {pool.get('version')} "
+             f"({pool.get('architecture')}, {pool.get('num_threads')} threads)"
+             for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    try:
+        import numba
+
+        parts.append(f"Numba {numba.get_num_threads()} threads")
+    except ImportError:
+        pass
+    if _environment.SET_HERE:
+        settings = " ".join(f"{k}={v}" for k, v in sorted(_environment.SET_HERE.items()))
+        parts.append(f"set by minigan: {settings}")
+    return "threads: " + "; ".join(parts)
 
 
 def cmd_download(args) -> int:

@@ -104,6 +104,9 @@ def test_config_file_fields_are_used(tmp_path, capsys):
 def test_info_names_devices(capsys):
     status, stdout, _ = _run(["info"], capsys)
     assert status == 0 and "devices:" in stdout and "numpy" in stdout
+    # the thread settings, which decide most of the cpu device's speed
+    threads = [line for line in stdout.splitlines() if line.startswith("threads: ")]
+    assert len(threads) == 1 and "BLAS " in threads[0] and "Numba " in threads[0]
 
 
 def test_console_entry_point_runs_as_a_module():
