@@ -116,30 +116,32 @@ def test_conv_kernels_match_reference(config, seed, dtype):
     _check_conv(x, w, gy, geometry, dtype)
 
 
-@given(conv2d_configs(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS)
+@given(conv2d_configs(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS, st.booleans())
 @settings(max_examples=30)
 def test_conv_kernels_channels_last_match_reference(config, seed, dtype, chunked, x_layout,
-                                                    gy_layout):
+                                                    gy_layout, parallel):
     """The channels-last columns (used from CHANNELS_LAST_MIN_CHANNELS input channels on,
     here forced for every ungrouped conv), whole or one sample at a time, with x and gy
-    in either memory layout."""
+    in either memory layout, by the serial or the parallel copies of the loops."""
     x, w, gy, geometry = _conv_case(config, seed, dtype)
     x, gy = in_layout(x, x_layout), in_layout(gy, gy_layout)
     conv = importlib.import_module("minigan.kernels.cpu.conv")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, parallel_from(1 if parallel else 1 << 62):
         patch.setattr(conv, "CHANNELS_LAST_MIN_CHANNELS", 1)
         if chunked:
             patch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)
         _check_conv(x, w, gy, geometry, dtype, " (channels-last)")
 
 
-@given(conv2d_configs(groups=True), seeds(), LAYOUTS, LAYOUTS)
+@given(conv2d_configs(groups=True), seeds(), LAYOUTS, LAYOUTS, st.booleans())
 @settings(max_examples=20)
-def test_conv_kernels_accept_channels_last_inputs(config, seed, x_layout, gy_layout):
-    """Channel-major columns (few channels, groups) from inputs in either layout."""
+def test_conv_kernels_accept_channels_last_inputs(config, seed, x_layout, gy_layout, parallel):
+    """Channel-major columns (few channels, groups) from inputs in either layout, by the
+    serial or the parallel copies of the loops."""
     x, w, gy, geometry = _conv_case(config, seed, np.float64)
-    _check_conv(in_layout(x, x_layout), w, in_layout(gy, gy_layout), geometry, np.float64,
-                f" ({x_layout} x, {gy_layout} gy)")
+    with parallel_from(1 if parallel else 1 << 62):
+        _check_conv(in_layout(x, x_layout), w, in_layout(gy, gy_layout), geometry,
+                    np.float64, f" ({x_layout} x, {gy_layout} gy)")
 
 
 @pytest.mark.parametrize("c_in", [1, 8])
@@ -360,8 +362,14 @@ def _f64(a):
     return None if a is None else np.asarray(a, dtype=np.float64)
 
 
-@given(_bn_shapes(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS)
-def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine, x_layout, gy_layout):
+@given(_bn_shapes(), seeds(), DTYPES, st.booleans(), LAYOUTS, LAYOUTS, st.booleans())
+def test_batch_norm_kernels_match_reference(shape, seed, dtype, affine, x_layout, gy_layout,
+                                            parallel):
+    with parallel_from(1 if parallel else 1 << 62):
+        _check_batch_norm(shape, seed, dtype, affine, x_layout, gy_layout)
+
+
+def _check_batch_norm(shape, seed, dtype, affine, x_layout, gy_layout):
     eps = 1e-5
     x, weight, bias, gy = _bn_case(shape, seed, dtype, affine)
     x, gy = in_layout(x, x_layout), in_layout(gy, gy_layout)

@@ -50,19 +50,20 @@ def release_workspaces() -> None:
     _local.buffers = {}
 
 
-def serial_and_parallel(loop):
-    """Two compiled copies of a loop written with prange: (serial, parallel).
+def serial_and_parallel(loop, **options):
+    """Two compiled copies of a loop written with prange: (serial, parallel); `options` are
+    further njit options for both (fastmath for the reductions).
 
     The parallel copy gets its own qualified name because Numba's on-disk cache is keyed
     by a function's name and bytecode, not by its compile options: two njit copies of the
     same function would otherwise overwrite, or load, each other's cached machine code.
     """
-    serial = njit(cache=True, error_model="numpy")(loop)
+    serial = njit(cache=True, error_model="numpy", **options)(loop)
     twin = types.FunctionType(
         loop.__code__, loop.__globals__, loop.__name__, loop.__defaults__, loop.__closure__
     )
     twin.__qualname__ = loop.__qualname__ + "_parallel"
-    return serial, njit(cache=True, parallel=True, error_model="numpy")(twin)
+    return serial, njit(cache=True, parallel=True, error_model="numpy", **options)(twin)
 
 
 def by_size(pair, size: int):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._util import channels_last, is_channels_last, workspace
+from ._util import by_size, channels_last, is_channels_last, serial_and_parallel, workspace
 
 __all__ = ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"]
 
@@ -55,7 +55,6 @@ def _valid_outputs(offset: int, stride: int, size: int, n_out: int):
     return lo, max(lo, hi)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, columns):
     """columns[(c, i, j), (n, p, q)] = x_padded[n, c, p*sh + i*dh, q*sw + j*dw]."""
     batch, channels, height, width = x.shape
@@ -83,7 +82,6 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, columns):
                     out[hi:] = 0
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _col2im(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, gx):
     """The adjoint of _im2col: gx[n, c, ih, iw] = sum of the columns entries read from it.
     Task (n, c) owns the plane gx[n, c], so the parallel scatter has no write conflicts."""
@@ -110,7 +108,6 @@ def _col2im(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, gx):
                         target[q * sw + col_offset] += source[start + q]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _im2col_channels_last(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, columns):
     """columns[(n, p, q), (i, j, c)] = x_padded[n, p*sh + i*dh, q*sw + j*dw, c] for a
     channels-last x (N, H, W, C): each entry is part of a contiguous run of C channels.
@@ -135,7 +132,6 @@ def _im2col_channels_last(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, colum
                             row[start + c] = 0
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _col2im_channels_last(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out, gx):
     """The adjoint of _im2col_channels_last into a channels-last gx (N, H, W, C): each task
     owns one sample, zeroes it and adds its columns back run by run."""
@@ -158,6 +154,15 @@ def _col2im_channels_last(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out,
                         start = (i * kw + j) * channels
                         for c in range(channels):
                             target[c] += row[start + c]
+
+
+# Each loop in a serial and a parallel copy: columns below _util.PARALLEL_MIN_ELEMENTS
+# entries are built and scattered on one thread, where waking the second costs more than
+# it saves (a CycleGAN step at batch 16 is all such small convolutions).
+_IM2COL = serial_and_parallel(_im2col)
+_COL2IM = serial_and_parallel(_col2im)
+_IM2COL_CHANNELS_LAST = serial_and_parallel(_im2col_channels_last)
+_COL2IM_CHANNELS_LAST = serial_and_parallel(_col2im_channels_last)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -245,10 +250,10 @@ class _Geometry:
         count = source_chunk.shape[0]
         if self.channels_last:
             columns = workspace("conv.columns", (count * self.plane, self.k), source_chunk.dtype)
-            _im2col_channels_last(source_chunk, *self.loop_args, columns)
+            by_size(_IM2COL_CHANNELS_LAST, columns.size)(source_chunk, *self.loop_args, columns)
         else:
             columns = workspace("conv.columns", (self.k, count * self.plane), source_chunk.dtype)
-            _im2col(source_chunk, *self.loop_args, columns)
+            by_size(_IM2COL, columns.size)(source_chunk, *self.loop_args, columns)
         return columns
 
 
@@ -347,12 +352,13 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         if geo.channels_last:
             columns = workspace("conv.columns", (count * geo.plane, geo.k), gy.dtype)
             np.matmul(gy_chunk, weights, out=columns)
-            _col2im_channels_last(columns, *geo.loop_args, gx[start:stop])
+            by_size(_COL2IM_CHANNELS_LAST, columns.size)(columns, *geo.loop_args,
+                                                         gx[start:stop])
         else:
             columns = workspace("conv.columns", (geo.k, count * geo.plane), gy.dtype)
             for rows, channels in geo.groups_of():
                 np.matmul(weights[channels].T, gy_chunk[:, channels].T, out=columns[rows])
-            _col2im(columns, *geo.loop_args, gx[start:stop])
+            by_size(_COL2IM, columns.size)(columns, *geo.loop_args, gx[start:stop])
     return gx.transpose(0, 3, 1, 2) if geo.channels_last else gx
 
 

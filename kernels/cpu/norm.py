@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference import norm as reference
-from ._util import is_channels_last, like_layout
+from ._util import by_size, is_channels_last, like_layout, serial_and_parallel
 from .activation import _NONE, _act, _act_grad, _kind_code
 
 __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_norm_act_train",
@@ -42,7 +42,6 @@ __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_
 # (~4x faster here), and changes the result only within the float64 summation error.
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def _channel_moments(x, mean, var):
     """Per channel c of x (N, C, L): mean and biased variance (two passes, float64 sums)."""
     batch, channels, inner = x.shape
@@ -62,7 +61,6 @@ def _channel_moments(x, mean, var):
         var[c] = squares / count
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _channel_affine(x, center, scale, shift, kind, slope, one, y):
     """y[n, c, k] = act((x[n, c, k] - center[c]) * scale[c] + shift[c]) (activation code
     kind, see activation.py; _NONE for batch norm alone). Centering first keeps float32
@@ -78,7 +76,6 @@ def _channel_affine(x, center, scale, shift, kind, slope, one, y):
             y[n, c, k] = _act((x[n, c, k] - m) * a + b, kind, slope, one)
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def _backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
     """Per channel: sum of g and sum of g * (x - mean) (float64), where g is gy taken back
     through the activation whose output is y (g = gy for _NONE)."""
@@ -96,7 +93,6 @@ def _backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
         sum_gy_xc[c] = total_xc
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _backward_input(gy, y, x, center, a, b, d, kind, slope, one, gx):
     """gx[n, c, k] = a[c] g + b[c] (x[n, c, k] - center[c]) + d[c], g = gy[n, c, k] taken back
     through the activation: the batch-norm input gradient once its per-channel coefficients
@@ -134,7 +130,6 @@ def _sum_blocks(partial, out):
         out[c] = total
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def _column_moments(x, mean, var):
     """Per column c of x (M, C): mean and biased variance (two passes, float64 sums)."""
     rows, channels = x.shape
@@ -160,7 +155,6 @@ def _column_moments(x, mean, var):
         var[c] /= rows
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _column_affine(x, center, scale, shift, kind, slope, one, y):
     """y[r, c] = act((x[r, c] - center[c]) * scale[c] + shift[c]) for x, y (M, C)."""
     rows, channels = x.shape
@@ -169,7 +163,6 @@ def _column_affine(x, center, scale, shift, kind, slope, one, y):
             y[r, c] = _act((x[r, c] - center[c]) * scale[c] + shift[c], kind, slope, one)
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc"})
 def _column_backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
     """Per column: sum of g and sum of g * (x - mean) for (M, C) arrays (float64), g = gy
     taken back through the activation whose output is y."""
@@ -189,7 +182,6 @@ def _column_backward_sums(gy, y, x, mean, kind, slope, one, sum_gy, sum_gy_xc):
     _sum_blocks(partial_xc, sum_gy_xc)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def _column_backward_input(gy, y, x, center, a, b, d, kind, slope, one, gx):
     """gx[r, c] = a[c] g + b[c] (x[r, c] - center[c]) + d[c] for (M, C) arrays, g = gy[r, c]
     taken back through the activation."""
@@ -203,10 +195,17 @@ def _column_backward_input(gy, y, x, center, a, b, d, kind, slope, one, gx):
 # ----------------------------------------------------------------------------- helpers
 
 
-# (moments, affine, backward sums, backward input) for each layout of the kernels' input
-_ROW_KERNELS = (_channel_moments, _channel_affine, _backward_sums, _backward_input)
-_COLUMN_KERNELS = (_column_moments, _column_affine, _column_backward_sums,
-                   _column_backward_input)
+# (moments, affine, backward sums, backward input) for each layout of the kernels' input,
+# each a (serial, parallel) pair: below _util.PARALLEL_MIN_ELEMENTS elements one thread.
+_REASSOC = {"fastmath": {"reassoc"}}
+_ROW_KERNELS = (serial_and_parallel(_channel_moments, **_REASSOC),
+                serial_and_parallel(_channel_affine),
+                serial_and_parallel(_backward_sums, **_REASSOC),
+                serial_and_parallel(_backward_input))
+_COLUMN_KERNELS = (serial_and_parallel(_column_moments, **_REASSOC),
+                   serial_and_parallel(_column_affine),
+                   serial_and_parallel(_column_backward_sums, **_REASSOC),
+                   serial_and_parallel(_column_backward_input))
 
 
 def _kernel_view(x, like=None):
@@ -257,11 +256,12 @@ def batch_norm_act_train(x, weight, bias, eps: float, kind: str, slope: float = 
     channels = x.shape[1]
     mean = np.empty(channels)
     var = np.empty(channels)
-    moments(view, mean, var)
+    by_size(moments, x.size)(view, mean, var)
     mean, var = mean.astype(x.dtype), var.astype(x.dtype)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
     y = np.empty_like(view)
-    affine(view, mean, scale, shift, code, x.dtype.type(slope), x.dtype.type(1), y)
+    by_size(affine, x.size)(view, mean, scale, shift, code, x.dtype.type(slope),
+                            x.dtype.type(1), y)
     return _from_kernel_view(y, x), mean, var
 
 
@@ -272,8 +272,8 @@ def batch_norm_eval(x, mean, var, weight, bias, eps: float):
     view, (_, affine, _, _) = _kernel_view(x)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
     y = np.empty_like(view)
-    affine(view, np.asarray(mean, dtype=x.dtype), scale, shift, _NONE, x.dtype.type(0),
-           x.dtype.type(1), y)
+    by_size(affine, x.size)(view, np.asarray(mean, dtype=x.dtype), scale, shift, _NONE,
+                            x.dtype.type(0), x.dtype.type(1), y)
     return _from_kernel_view(y, x)
 
 
@@ -314,14 +314,14 @@ def _backward(gy, y, x, weight, mean, var, eps, code, slope):
     mean = np.asarray(mean, dtype=dtype)
     sum_gy = np.empty(channels)
     sum_gy_xc = np.empty(channels)
-    backward_sums(gy_view, y_view, x_view, mean, *act, sum_gy, sum_gy_xc)
+    by_size(backward_sums, x.size)(gy_view, y_view, x_view, mean, *act, sum_gy, sum_gy_xc)
     invstd = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     a = invstd if weight is None else invstd * weight
     b = -a * invstd * invstd * sum_gy_xc / count
     d = -a * sum_gy / count
     gx = np.empty_like(x_view)
-    backward_input(gy_view, y_view, x_view, mean, a.astype(dtype), b.astype(dtype),
-                   d.astype(dtype), *act, gx)
+    by_size(backward_input, x.size)(gy_view, y_view, x_view, mean, a.astype(dtype),
+                                    b.astype(dtype), d.astype(dtype), *act, gx)
     gx = _from_kernel_view(gx, x)
     if weight is None:
         return gx, None, None
