@@ -20,8 +20,6 @@ def _default(name: str, value: str) -> None:
 # matmul took 30 ms per pair on 2 cores, 0.11 ms with OpenMP told to sleep when idle.
 # OpenBLAS's threads likewise spin about 2^25 cycles by default; 2^4 lets them yield the
 # core at once. Measured on 2 busy cores, MLP-2D iteration median: 232-244 ms -> 9-56 ms.
-# Set before NumPy and Numba load their libraries (so it takes effect when minigan is
-# imported first, as the minigan command does); a value the user set is kept.
 _default("OMP_WAIT_POLICY", "PASSIVE")
 _default("OPENBLAS_THREAD_TIMEOUT", "4")
 
@@ -45,7 +43,6 @@ def _is_amd_zen4() -> bool:
 # two 256-bit halves, and OpenBLAS's AVX2 (Haswell) kernel was faster at the shapes of our
 # conv layers: 161 -> 195 GFLOP/s for (3136 x 128) @ (128 x 1024), 168 -> 193 for
 # (256 x 3136) @ (3136 x 2048), 2 threads; a DCGAN-28 iteration 8% faster
-# (benchmarks/RESULTS.md). Like the variables above it only takes effect when minigan is
-# imported before NumPy.
+# (benchmarks/RESULTS.md).
 if _is_amd_zen4():
     _default("OPENBLAS_CORETYPE", "Haswell")
