@@ -211,7 +211,9 @@ def machine_description() -> dict[str, str]:
         "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else "not installed",
         "blas": _blas_description(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "OpenMP waiting": (f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+                           if "OMP_WAIT_POLICY" in os.environ else
+                           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if hasattr(os, "getloadavg"):

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure the cold and cached start-up of the cpu kernels only")
     parser.add_argument("--torch-in-process", action="store_true",
                         help="run PyTorch in this process (it then inherits minigan's "
-                             "OMP_WAIT_POLICY) instead of a child process of its own")
+                             "OpenMP settings) instead of a child process of its own")
     args = parser.parse_args(argv)
     common.pin_threads()
     if args.startup:

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
                              "(after one untimed iteration that wakes the threads)")
     parser.add_argument("--torch-in-process", action="store_true",
                         help="run PyTorch in this process (it then inherits minigan's "
-                             "OMP_WAIT_POLICY) instead of a child process of its own")
+                             "OpenMP settings) instead of a child process of its own")
     parser.add_argument("--profile", choices=list(MODELS),
                         help="profile this model instead of timing (with --device)")
     parser.add_argument("--device", default="cpu", help="the device to profile (or torch)")

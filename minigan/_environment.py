@@ -14,13 +14,18 @@ def _default(name: str, value: str) -> None:
         _os.environ[name] = SET_HERE[name] = value
 
 
-# Numba's parallel loops run on GNU OpenMP threads, matrix products on OpenBLAS's own
-# threads. By default both keep spinning after their work, so on a small machine each
-# steals the cores the other needs: a 64K-element Numba loop interleaved with a 512x128x128
-# matmul took 30 ms per pair on 2 cores, 0.11 ms with OpenMP told to sleep when idle.
-# OpenBLAS's threads likewise spin about 2^25 cycles by default; 2^4 lets them yield the
-# core at once. Measured on 2 busy cores, MLP-2D iteration median: 232-244 ms -> 9-56 ms.
-_default("OMP_WAIT_POLICY", "PASSIVE")
+# Numba's parallel loops run on GNU OpenMP threads, and so do the cpu kernels' matrix
+# products (kernels/cpu/blas.py calls OpenBLAS single-threaded from inside them): one pool.
+# OpenMP threads that finished a loop spin for GOMP_SPINCOUNT polls (100000: about 1.5 ms
+# here) before they sleep, so the next loop or product of a training step starts without
+# a wake-up (~50 us each): DCGAN-28 iterations 8% faster than with OMP_WAIT_POLICY=PASSIVE
+# and products on OpenBLAS's own threads (benchmarks/RESULTS.md). GNU OpenMP lets
+# GOMP_SPINCOUNT override OMP_WAIT_POLICY, so a wait policy the user chose is left alone.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _default("GOMP_SPINCOUNT", "100000")
+# NumPy's own products (user code, the numpy device) still run on OpenBLAS's threads,
+# which by default spin about 2^25 cycles after each call and would steal the cores that
+# OpenMP needs; 2^4 lets them yield the core at once.
 _default("OPENBLAS_THREAD_TIMEOUT", "4")
 
 

@@ -732,7 +732,7 @@ class Clip(Function):
 
 class MatMul(Function):
     def forward(self, a, b):
-        return a @ b
+        return self.K.matmul(a, b) if a.ndim == b.ndim == 2 else a @ b
 
     def backward(self, g):
         a, b = self.inputs

@@ -600,3 +600,120 @@ def test_activation_grad_bias_matches_reference(shape, kind, seed, dtype, layout
     count = gy.size // shape[1]
     bound = (2 * count * u + 16 * u) * np.abs(gy).astype(np.float64).sum(axis=axes)
     assert_within(gbias, want.sum(axis=axes), bound, f"{kind} gbias")
+
+
+# ----------------------------------------------------------------------------- products
+# kernels/cpu/blas.py: a @ b on Numba's threads, one OpenBLAS call per block of rows or
+# columns. Each element is a K-term dot product, within K u (|a| @ |b|) of the exact value
+# (Higham, as for the convolutions above), as is the float64 product it is compared with,
+# so the two differ by at most 2 K u (|a| @ |b|); out += a @ b adds one more rounding of
+# the sum, u |a @ b + c|.
+
+_OPERAND_LAYOUTS = st.sampled_from(["c", "transposed", "strided", "offset"])
+
+
+def _operand_in(a: np.ndarray, layout: str) -> np.ndarray:
+    """a's values in another memory layout: C order, a transposed (Fortran-order) view,
+    every other row and column of a larger array, or a block inside a wider array."""
+    if layout == "transposed":
+        return np.ascontiguousarray(a.T).T
+    if layout == "strided":
+        big = np.zeros((2 * a.shape[0], 2 * a.shape[1]), dtype=a.dtype)
+        big[::2, ::2] = a
+        return big[::2, ::2]
+    if layout == "offset":
+        big = np.zeros((a.shape[0] + 2, a.shape[1] + 3), dtype=a.dtype)
+        big[1:-1, 2:-1] = a
+        return big[1:-1, 2:-1]
+    return np.ascontiguousarray(a)
+
+
+@contextlib.contextmanager
+def split_products_from(macs: int):
+    """A context in which products of `macs` or more multiply-adds run on Numba's threads,
+    each thread's block at least macs // 2: small drawn shapes take the threaded path."""
+    blas = importlib.import_module("minigan.kernels.cpu.blas")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(blas, "OWN_THREADS_MIN_MACS", macs)
+        patch.setattr(blas, "MIN_MACS_PER_PART", max(1, macs // 2))
+        yield blas
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40), seeds(), DTYPES,
+       _OPERAND_LAYOUTS, _OPERAND_LAYOUTS, st.booleans(), st.sampled_from([1, 2, 10**9]))
+def test_gemm_matches_reference(m, k, n, seed, dtype, a_layout, b_layout, accumulate,
+                                split_from):
+    a = _operand_in(random_array(seed, (m, k), dtype), a_layout)
+    b = _operand_in(random_array(seed + 1, (k, n), dtype), b_layout)
+    c = random_array(seed + 2, (m, n), dtype)
+    # out is a block of a wider array: the call must write that block and nothing else
+    frame = np.full((m + 2, n + 4), 7.0, dtype=dtype)
+    out = frame[1:-1, 2:-2]
+    out[...] = c
+    u = unit_roundoff(dtype)
+    exact = a.astype(np.float64) @ b.astype(np.float64) + (c if accumulate else 0)
+    with split_products_from(split_from) as blas:
+        result = blas.gemm(a, b, out=out, accumulate=accumulate)
+        fresh = blas.gemm(a, b)
+    assert result is out and fresh.dtype == dtype and fresh.flags.c_contiguous
+    bound = 2 * k * u * (np.abs(a).astype(np.float64) @ np.abs(b)) * (1 + u)
+    assert_within(fresh, exact - (c if accumulate else 0), bound, "gemm")
+    assert_within(out, exact, bound + u * np.abs(exact), "gemm accumulate")
+    frame[1:-1, 2:-2] = 7.0
+    assert np.all(frame == 7.0), "gemm wrote outside its out block"
+
+
+def test_gemm_splits_rows_and_columns_at_any_thread_count():
+    """Tall products are split by rows, wide ones by columns, into as many blocks as there
+    are threads (block edges on multiples of 8); the result is the same either way."""
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            numba.set_num_threads(count)
+            for m, n in [(67, 5), (5, 67), (33, 33), (9, 1000)]:
+                a = rng.standard_normal((m, 24))
+                b = rng.standard_normal((24, n))
+                with split_products_from(1) as blas:
+                    result = blas.gemm(a, b)
+                np.testing.assert_allclose(result, a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def test_gemm_leaves_openblas_thread_count_as_it_was():
+    """The threaded path runs OpenBLAS single-threaded under Numba's threads and restores
+    its thread count afterwards, so NumPy's own products keep theirs."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    a = np.ones((300, 200), dtype=np.float32)
+    with split_products_from(1) as blas:
+        blas.gemm(a, a.T)
+    assert blas_threads() == before
+
+
+def test_gemm_falls_back_to_numpy_for_other_dtypes_and_refuses_bad_shapes():
+    with split_products_from(1) as blas:
+        ints = np.arange(12).reshape(3, 4)
+        np.testing.assert_array_equal(blas.gemm(ints, ints.T), ints @ ints.T)
+        mixed = blas.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float64))
+        assert mixed.dtype == np.float64 and np.all(mixed == 4)
+        with pytest.raises(ValueError, match=r"inner dimensions differ, a \(3, 4\) @ b \(3, 4\)"):
+            blas.gemm(np.ones((3, 4)), np.ones((3, 4)))
+        with pytest.raises(ValueError, match=r"out must be a \(3, 2\) array"):
+            blas.gemm(np.ones((3, 4)), np.ones((4, 2)), out=np.empty((2, 3)))
+        with pytest.raises(ValueError, match="accumulate needs an out array"):
+            blas.gemm(np.ones((3, 4)), np.ones((4, 2)), accumulate=True)
+
+
+def test_matmul_kernel_is_the_reference_product():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((70, 50)), rng.standard_normal((50, 60))
+    with split_products_from(1):
+        np.testing.assert_allclose(cpu.matmul(a, b), ref.matmul(a, b), rtol=1e-12,
+                                   atol=1e-12)

@@ -133,14 +133,15 @@ def test_dcgan_mnist_step_runs_and_samples_images():
 
 @pytest.mark.slow
 def test_mlp_ring8_runs_capture_most_modes():
-    """The recipe's claim, over seeds 0-2 (one GAN run is chaotic: changing only the BLAS
-    kernel's rounding moved seed 0 from 8 to 7 modes, and some seeds collapse): the median
-    run finds at least 6 of the 8 modes, about PacGAN's vanilla-GAN average (6.3, Table 1),
+    """The recipe's claim, over seeds 0-4 (one GAN run is chaotic: a change in how a BLAS
+    product rounds moves single runs by several modes, and some seeds collapse; with the
+    products of this version seeds 0-7 found 4, 8, 6, 8, 8, 8, 8, 8 modes): the median run
+    finds at least 6 of the 8 modes, about PacGAN's vanilla-GAN average (6.3, Table 1),
     and puts over a quarter of its samples within 3 std of a mode, where samples spread
     evenly over a disc of radius 1.2 around the radius-1 ring would put 8 * 0.03^2 / 1.2^2,
     about 0.5%."""
     modes, high_quality = [], []
-    for seed in range(3):
+    for seed in range(5):
         trainer = Trainer(recipe("mlp-ring8", seed=seed), device="cpu", quiet=True)
         trainer.fit()
         scores = trainer.evaluate()

@@ -7,13 +7,13 @@ import that calls a kernel compiles it (seconds); later processes load it (bench
 RESULTS.md has both times).
 """
 
-from . import activation, conv, loss, norm, optim
+from . import activation, blas, conv, loss, norm, optim
 from ._util import keep_freed_memory
 
 MALLOC_TUNED = keep_freed_memory()  # see its docstring: fresh arrays without page faults
 
 __all__: list[str] = []
-for _module in (activation, conv, loss, norm, optim):
+for _module in (activation, blas, conv, loss, norm, optim):
     for _name in _module.__all__:
         globals()[_name] = getattr(_module, _name)
         __all__.append(_name)

@@ -1,5 +1,5 @@
 """2-D convolution kernels for the CPU: Numba builds and scatters the column matrix, BLAS
-does the matrix products.
+does the matrix products (on Numba's threads, see blas.py).
 
 A convolution is one matrix product once the input is unrolled into columns (im2col):
 
@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .blas import gemm
 from ._util import by_size, channels_last, is_channels_last, serial_and_parallel, workspace
 
 __all__ = ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"]
@@ -300,7 +301,7 @@ def conv2d(x, w, stride, padding, dilation, groups):
     c_out, _, kh, kw = w.shape
     if _is_dense((height, width), (kh, kw), padding, dilation, groups):
         x_rows, order = _dense_rows(x, c_out)
-        return (x_rows @ _weight_rows(w, order).T).reshape(n, c_out, 1, 1)
+        return gemm(x_rows, _weight_rows(w, order).T).reshape(n, c_out, 1, 1)
     out_hw = tuple(_output_size(size, k, s, p, d) for size, k, s, p, d in
                    zip((height, width), (kh, kw), stride, padding, dilation))
     geo = _Geometry(x.shape, w.shape, out_hw, stride, padding, dilation, groups)
@@ -312,12 +313,12 @@ def conv2d(x, w, stride, padding, dilation, groups):
         columns = geo.columns(source[start:stop])
         out = y_rows[start * geo.plane : stop * geo.plane]
         if geo.channels_last:
-            np.matmul(columns, weights.T, out=out)
+            gemm(columns, weights.T, out=out)
         elif groups == 1:
-            np.matmul(columns.T, weights.T, out=out)
+            gemm(columns.T, weights.T, out=out)
         else:  # each group's output channels are a block of columns of y
             for rows, channels in geo.groups_of():
-                out[:, channels] = columns[rows].T @ weights[channels].T
+                gemm(columns[rows].T, weights[channels].T, out=out[:, channels])
     return y.transpose(0, 3, 1, 2)
 
 
@@ -335,9 +336,9 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         # read it in place) when that costs less than transposing gx later: it takes the
         # weight rows in (i, j, c) order, a copy of C_out * K entries against N * K
         if c_in >= CHANNELS_LAST_MIN_CHANNELS and c_out <= n:
-            gx = gy_rows @ _weight_rows(w, True)
+            gx = gemm(gy_rows, _weight_rows(w, True))
             return gx.reshape(n, kh, kw, c_in).transpose(0, 3, 1, 2)
-        return (gy_rows @ w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
+        return gemm(gy_rows, w.reshape(c_out, -1)).reshape(n, c_in, kh, kw)
     geo = _Geometry((n, c_in, *input_hw), w.shape, (h_out, w_out), stride, padding, dilation,
                     groups)
     weights = geo.weight_rows(w)
@@ -351,13 +352,13 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]
         if geo.channels_last:
             columns = workspace("conv.columns", (count * geo.plane, geo.k), gy.dtype)
-            np.matmul(gy_chunk, weights, out=columns)
+            gemm(gy_chunk, weights, out=columns)
             by_size(_COL2IM_CHANNELS_LAST, columns.size)(columns, *geo.loop_args,
                                                          gx[start:stop])
         else:
             columns = workspace("conv.columns", (geo.k, count * geo.plane), gy.dtype)
             for rows, channels in geo.groups_of():
-                np.matmul(weights[channels].T, gy_chunk[:, channels].T, out=columns[rows])
+                gemm(weights[channels].T, gy_chunk[:, channels].T, out=columns[rows])
             by_size(_COL2IM, columns.size)(columns, *geo.loop_args, gx[start:stop])
     return gx.transpose(0, 3, 1, 2) if geo.channels_last else gx
 
@@ -371,7 +372,7 @@ def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
     if (h_out, w_out) == (1, 1) and _is_dense((height, width), kernel_hw, padding, dilation,
                                               groups):
         x_rows, order = _dense_rows(x, c_out)
-        gw = np.ascontiguousarray(gy).reshape(n, c_out).T @ x_rows
+        gw = gemm(np.ascontiguousarray(gy).reshape(n, c_out).T, x_rows)
         return _weight_from_rows(gw, (c_out, c_in, kh, kw), order)
     # the windows are those of gy's size: an adjoint's gy may be smaller than conv2d(x)
     geo = _Geometry(x.shape, (c_out, c_in // groups, kh, kw), (h_out, w_out), stride, padding,
@@ -382,12 +383,11 @@ def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
     for start, stop in geo.chunks(x.itemsize):
         columns = geo.columns(source[start:stop])
         gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]
-        target = rows if start == 0 else workspace("conv.partial", rows.shape, x.dtype)
+        later = start > 0  # the chunks after the first add their product to rows
         if geo.channels_last:
-            np.matmul(gy_chunk.T, columns, out=target)
+            gemm(gy_chunk.T, columns, out=rows, accumulate=later)
         else:
             for k_rows, channels in geo.groups_of():
-                np.matmul(gy_chunk[:, channels].T, columns[k_rows].T, out=target[channels])
-        if start > 0:
-            rows += target
+                gemm(gy_chunk[:, channels].T, columns[k_rows].T, out=rows[channels],
+                     accumulate=later)
     return geo.weight_from_rows(rows)

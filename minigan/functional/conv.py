@@ -102,7 +102,7 @@ class Linear(Function):
 
     def forward(self, x, w, *bias, kind: str, slope: float):
         self.kind, self.slope = kind, slope
-        z = x @ w.T
+        z = self.K.matmul(x, w.T)
         if bias:
             return self.K.bias_activation(z, bias[0], kind, slope)
         return z if kind == "none" else self.K.activation(z, kind, slope)
@@ -125,7 +125,9 @@ class Linear(Function):
                                                self.slope).data, None
             if len(need) == 3 and need[2]:
                 gbias = gz.sum(axis=0)
-        arrays = [gz @ w.data if need[0] else None, gz.T @ x.data if need[1] else None]
+        matmul = self.K.matmul
+        arrays = [matmul(gz, w.data) if need[0] else None,
+                  matmul(gz.T, x.data) if need[1] else None]
         if len(need) == 3:
             arrays.append(gbias)
         return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)

@@ -1,0 +1,245 @@
+"""Matrix products for the cpu kernels, run on the same threads as the Numba loops.
+
+NumPy's OpenBLAS has a thread pool of its own beside Numba's OpenMP one, and two pools on
+a small machine get in each other's way: either both put their threads to sleep when
+idle, and every product and every parallel loop pays a wake-up (~50 us here), or the
+spinning threads of one take the cores the other needs (a DCGAN-28 iteration took 475 ms
+instead of 160 when its few mid-sized products ran on OpenBLAS's threads while Numba's
+were spinning). So the cpu kernels run OpenBLAS's sgemm/dgemm single-threaded from inside
+a Numba parallel loop: the product is cut into one block of rows (or of columns, when it
+is wider than tall) per thread, and each OpenMP thread multiplies its block. One pool,
+whose threads may then wait for the next loop by spinning briefly
+(minigan/_environment.py). Back to back, the blocks run as fast as OpenBLAS's own
+threading (182-192 GFLOP/s on DCGAN's conv shapes, 2 threads); in a training step
+DCGAN-28 became 8% faster (benchmarks/RESULTS.md).
+
+Products of fewer than 2^18 multiply-adds go to np.matmul: OpenBLAS runs those on the
+calling thread anyway (its default GEMM_MULTITHREAD_THRESHOLD: M*N*K <= 4 * 65536).
+
+The function pointers come from the OpenBLAS library NumPy loaded (found by threadpoolctl)
+and are called through small LLVM intrinsics, so the compiled loop takes them as plain
+integers and stays in Numba's on-disk cache. Without such a library (NumPy built on MKL or
+Accelerate) or for other dtypes, `gemm` falls back to np.matmul; without the library,
+Numba's threads then go back to sleeping at once when idle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+__all__ = ["matmul"]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values (cblas.h)
+
+# Products from this many multiply-adds on run on Numba's threads, in blocks of at least
+# MIN_MACS_PER_PART each (so a product just over the threshold takes two threads).
+OWN_THREADS_MIN_MACS = 1 << 18
+MIN_MACS_PER_PART = 1 << 17
+
+
+class _Blas:
+    """The OpenBLAS entry points NumPy uses: CBLAS sgemm/dgemm, the width of its integers
+    (64-bit in NumPy's ILP64 build) and its thread count getter and setter."""
+
+    def __init__(self):
+        self.gemm = {}  # dtype -> function address
+        self.blasint_like = None  # np.int32(0) or np.int64(0)
+        self.set_threads = self.get_threads = 0  # addresses
+        try:
+            self._load()
+        except (OSError, ImportError, AttributeError, ValueError):
+            self.gemm = {}
+
+    def _load(self):
+        np.ones(1) @ np.ones(1)  # make sure NumPy's BLAS is loaded
+        from threadpoolctl import threadpool_info
+
+        paths = [info["filepath"] for info in threadpool_info()
+                 if info.get("internal_api") == "openblas"]
+        if not paths:
+            return
+        lib = ctypes.CDLL(paths[0])
+        # NumPy 2's scipy_...64_ names, NumPy 1's ...64_, or a plain build
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("scipy_", ""), ("", "")):
+            names = [f"{prefix}{name}{suffix}" for name in (
+                "cblas_sgemm", "cblas_dgemm", "openblas_get_num_threads",
+                "openblas_set_num_threads", "openblas_get_config")]
+            if all(hasattr(lib, name) for name in names):
+                break
+        else:
+            return
+        config = getattr(lib, names[4])
+        config.restype = ctypes.c_char_p
+        # the integers of the interface are 64-bit in an ILP64 build, whatever its names
+        self.blasint_like = (np.int64 if b"USE64BITINT" in config() else np.int32)(0)
+        sgemm, dgemm, self.get_threads, self.set_threads = (
+            ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in names[:4])
+        self.gemm = {np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm}
+
+
+_BLAS = _Blas()
+if not _BLAS.gemm:
+    # products stay on the BLAS library's own threads: Numba's must not spin beside them
+    # (read when Numba starts its OpenMP pool, at the first parallel loop)
+    from minigan import _environment
+
+    if "GOMP_SPINCOUNT" in _environment.SET_HERE:
+        os.environ["GOMP_SPINCOUNT"] = _environment.SET_HERE["GOMP_SPINCOUNT"] = "0"
+_ONE = {np.dtype(t): t(1) for t in (np.float32, np.float64)}
+_ZERO = {np.dtype(t): t(0) for t in (np.float32, np.float64)}
+
+
+# ----------------------------------------------------------------------------- the call
+
+
+@intrinsic
+def _cblas_gemm(typingctx, fn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc, blasint_like):
+    """fn(RowMajor, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) for fn
+    the address of a CBLAS ?gemm; a, b, c are addresses, the integers are passed at the
+    width of `blasint_like` and alpha, beta at their own float type."""
+    sig = types.void(fn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                     blasint_like)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        blasint = context.get_value_type(blasint_like)
+        real = context.get_value_type(alpha)
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, blasint, blasint, blasint,
+                                               real, ptr, blasint, ptr, blasint, real, ptr,
+                                               blasint])
+        argtypes = signature.args
+
+        def integer(i, to):
+            return context.cast(builder, args[i], argtypes[i], to)
+
+        blas_type = blasint_like
+        values = [ir.Constant(i32, _ROW_MAJOR), integer(1, types.int32), integer(2, types.int32),
+                  integer(3, blas_type), integer(4, blas_type), integer(5, blas_type),
+                  context.cast(builder, args[6], argtypes[6], alpha),
+                  builder.inttoptr(args[7], ptr), integer(8, blas_type),
+                  builder.inttoptr(args[9], ptr), integer(10, blas_type),
+                  context.cast(builder, args[11], argtypes[11], alpha),
+                  builder.inttoptr(args[12], ptr), integer(13, blas_type)]
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), values)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _swap_threads(typingctx, get_fn, set_fn, count):
+    """get_fn() then set_fn(count), for the addresses of openblas_get_num_threads and
+    openblas_set_num_threads: sets OpenBLAS's thread count, returns the one it had."""
+    sig = types.int32(get_fn, set_fn, count)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        getter = builder.inttoptr(args[0], ir.FunctionType(i32, []).as_pointer())
+        setter = builder.inttoptr(args[1], ir.FunctionType(ir.VoidType(), [i32]).as_pointer())
+        previous = builder.call(getter, [])
+        builder.call(setter, [context.cast(builder, args[2], signature.args[2], types.int32)])
+        return previous
+
+    return sig, codegen
+
+
+@njit(parallel=True, cache=True)
+def _gemm_parallel(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, alpha,
+                   beta, c, ldc, threads, min_macs, blasint_like):
+    """c = alpha a @ b + beta c as one ?gemm per thread: each takes a block of rows of c
+    (or of columns, when c is wider than tall), with block edges on multiples of 8."""
+    m, k = a.shape
+    n = b.shape[1]
+    parts = max(1, min(threads, (m * n * k) // min_macs))
+    split_rows = m >= n
+    total = m if split_rows else n
+    item = a.itemsize
+    # OpenBLAS must not start threads of its own under ours: two threads calling a
+    # 2-thread OpenBLAS at once ran a 512x128x128 product 50x slower. Its thread count is
+    # process-wide (openblas_set_num_threads_local too, in pthreads builds), so it is 1
+    # while the parts run.
+    previous = _swap_threads(get_threads, set_threads, 1)
+    for p in prange(parts):
+        start = min(total, (total * p // parts + 4) // 8 * 8)
+        stop = total if p == parts - 1 else min(total, (total * (p + 1) // parts + 4) // 8 * 8)
+        if stop > start:
+            if split_rows:
+                a_part = a.ctypes.data + start * (lda * item if trans_a == _NO_TRANS else item)
+                _cblas_gemm(fn, trans_a, trans_b, stop - start, n, k, alpha, a_part, lda,
+                            b.ctypes.data, ldb, beta, c.ctypes.data + start * ldc * item, ldc,
+                            blasint_like)
+            else:
+                b_part = b.ctypes.data + start * (item if trans_b == _NO_TRANS else ldb * item)
+                _cblas_gemm(fn, trans_a, trans_b, m, stop - start, k, alpha, a.ctypes.data,
+                            lda, b_part, ldb, beta, c.ctypes.data + start * item, ldc,
+                            blasint_like)
+    _swap_threads(get_threads, set_threads, previous)
+
+
+# ----------------------------------------------------------------------------- wrappers
+
+
+def _operand(x):
+    """(x or a contiguous copy, CBLAS transpose flag, leading dimension) for a 2-D array."""
+    if x.flags.c_contiguous:
+        return x, _NO_TRANS, max(1, x.shape[1])
+    item = x.itemsize
+    rows, cols = x.shape
+    s0, s1 = x.strides
+    if (cols <= 1 or s1 == item) and (rows <= 1 or (s0 % item == 0 and s0 // item >= cols)):
+        return x, _NO_TRANS, max(1, cols if rows <= 1 else s0 // item)
+    if (rows <= 1 or s0 == item) and (cols <= 1 or (s1 % item == 0 and s1 // item >= rows)):
+        return x, _TRANS, max(1, rows if cols <= 1 else s1 // item)
+    x = np.ascontiguousarray(x)
+    return x, _NO_TRANS, max(1, cols)
+
+
+def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
+    """out = a @ b (out += a @ b with accumulate) for 2-D arrays of any strides, split
+    across Numba's threads when it is large enough; `out`, when given, must have unit
+    stride along its rows."""
+    m, k = a.shape
+    n = b.shape[1]
+    if b.shape[0] != k:
+        raise ValueError(f"gemm: inner dimensions differ, a {a.shape} @ b {b.shape}")
+    dtype = a.dtype
+    fn = _BLAS.gemm.get(dtype)
+    # one thread's worth of work (or no OpenBLAS, or another dtype): NumPy's own call,
+    # which OpenBLAS runs single-threaded below 2^18 multiply-adds
+    if (m * n * k < OWN_THREADS_MIN_MACS or fn is None or b.dtype != dtype
+            or (out is not None and out.dtype != dtype)):
+        if accumulate:
+            out += np.matmul(a, b)
+            return out
+        return np.matmul(a, b, out=out)
+    if out is None:
+        if accumulate:
+            raise ValueError("gemm: accumulate needs an out array to add to")
+        out = np.empty((m, n), dtype=dtype)
+    item = out.itemsize
+    if out.shape != (m, n) or (out.strides[1] != item and n > 1) or (
+            m > 1 and out.strides[0] < n * item):
+        raise ValueError(f"gemm: out must be a ({m}, {n}) array with unit stride along its "
+                         f"rows, got shape {out.shape} and strides {out.strides}")
+    ldc = max(1, n if m == 1 else out.strides[0] // item)
+    a, trans_a, lda = _operand(a)
+    b, trans_b, ldb = _operand(b)
+    blas = _BLAS
+    _gemm_parallel(fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b, trans_b, ldb,
+                   _ONE[dtype], _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc,
+                   numba.get_num_threads(), MIN_MACS_PER_PART, blas.blasint_like)
+    return out
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays (the products of Linear and of MatMul on matrices)."""
+    return gemm(a, b)
