@@ -18,9 +18,10 @@ def _default(name: str, value: str) -> None:
 # products (kernels/cpu/blas.py calls OpenBLAS single-threaded from inside them): one pool.
 # OpenMP threads that finished a loop spin for GOMP_SPINCOUNT polls (100000: about 1.5 ms
 # here) before they sleep, so the next loop or product of a training step starts without
-# a wake-up (~50 us each): DCGAN-28 iterations 8% faster than with OMP_WAIT_POLICY=PASSIVE
-# and products on OpenBLAS's own threads (benchmarks/RESULTS.md). GNU OpenMP lets
-# GOMP_SPINCOUNT override OMP_WAIT_POLICY, so a wait policy the user chose is left alone.
+# a wake-up (~50 us each): DCGAN-28 iterations 8-17% faster than with
+# OMP_WAIT_POLICY=PASSIVE and products on OpenBLAS's own threads (benchmarks/RESULTS.md).
+# GNU OpenMP lets GOMP_SPINCOUNT override OMP_WAIT_POLICY, so a wait policy the user
+# chose is left alone.
 if "OMP_WAIT_POLICY" not in _os.environ:
     _default("GOMP_SPINCOUNT", "100000")
 # NumPy's own products (user code, the numpy device) still run on OpenBLAS's threads,

@@ -11,7 +11,7 @@ is wider than tall) per thread, and each OpenMP thread multiplies its block. One
 whose threads may then wait for the next loop by spinning briefly
 (minigan/_environment.py). Back to back, the blocks run as fast as OpenBLAS's own
 threading (182-192 GFLOP/s on DCGAN's conv shapes, 2 threads); in a training step
-DCGAN-28 became 8% faster (benchmarks/RESULTS.md).
+DCGAN-28 became 8-17% faster (benchmarks/RESULTS.md).
 
 Products of fewer than 2^18 multiply-adds go to np.matmul: OpenBLAS runs those on the
 calling thread anyway (its default GEMM_MULTITHREAD_THRESHOLD: M*N*K <= 4 * 65536).
@@ -31,15 +31,20 @@ import os
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import intrinsic
+
+from ._util import serial_and_parallel
 
 __all__ = ["matmul"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values (cblas.h)
 
 # Products from this many multiply-adds on run on Numba's threads, in blocks of at least
-# MIN_MACS_PER_PART each (so a product just over the threshold takes two threads).
+# MIN_MACS_PER_PART each (so a product just over the threshold takes two threads; with one
+# Numba thread, the one block runs on the calling thread without a parallel region).
+# Splitting MLP-2D's 512x128x128 products is worth it: an iteration took 3.3-4.3 ms with
+# them on two threads, 4.1-5.0 ms with each on one (five alternating processes each).
 OWN_THREADS_MIN_MACS = 1 << 18
 MIN_MACS_PER_PART = 1 << 17
 
@@ -152,14 +157,13 @@ def _swap_threads(typingctx, get_fn, set_fn, count):
     return sig, codegen
 
 
-@njit(parallel=True, cache=True)
-def _gemm_parallel(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, alpha,
-                   beta, c, ldc, threads, min_macs, blasint_like):
+def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, alpha, beta,
+                 c, ldc, parts, blasint_like):
     """c = alpha a @ b + beta c as one ?gemm per thread: each takes a block of rows of c
     (or of columns, when c is wider than tall), with block edges on multiples of 8."""
     m, k = a.shape
     n = b.shape[1]
-    parts = max(1, min(threads, (m * n * k) // min_macs))
+    parts = max(1, parts)
     split_rows = m >= n
     total = m if split_rows else n
     item = a.itemsize
@@ -183,6 +187,9 @@ def _gemm_parallel(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ld
                             lda, b_part, ldb, beta, c.ctypes.data + start * item, ldc,
                             blasint_like)
     _swap_threads(get_threads, set_threads, previous)
+
+
+_GEMM_BLOCKS = serial_and_parallel(_gemm_blocks)  # (one block on the calling thread, parallel)
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -234,9 +241,11 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     a, trans_a, lda = _operand(a)
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
-    _gemm_parallel(fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b, trans_b, ldb,
-                   _ONE[dtype], _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc,
-                   numba.get_num_threads(), MIN_MACS_PER_PART, blas.blasint_like)
+    threads = min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART)
+    _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b,
+                              trans_b, ldb, _ONE[dtype],
+                              _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc, threads,
+                              blas.blasint_like)
     return out
 
 
