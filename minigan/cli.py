@@ -186,6 +186,11 @@ def _threads_line() -> str:
         import numba
 
         parts.append(f"Numba {numba.get_num_threads()} threads")
+        from .kernels.cpu import blas
+
+        parts.append("cpu device products on Numba's threads (one OpenBLAS call per thread)"
+                     if blas.uses_numba_threads() else
+                     "cpu device products on the BLAS library's threads")
     except ImportError:
         pass
     if _environment.SET_HERE:

@@ -107,6 +107,7 @@ def test_info_names_devices(capsys):
     # the thread settings, which decide most of the cpu device's speed
     threads = [line for line in stdout.splitlines() if line.startswith("threads: ")]
     assert len(threads) == 1 and "BLAS " in threads[0] and "Numba " in threads[0]
+    assert "cpu device products on " in threads[0]
 
 
 def test_console_entry_point_runs_as_a_module():

@@ -717,3 +717,17 @@ def test_matmul_kernel_is_the_reference_product():
     with split_products_from(1):
         np.testing.assert_allclose(cpu.matmul(a, b), ref.matmul(a, b), rtol=1e-12,
                                    atol=1e-12)
+
+
+def test_gemm_without_openblas_entry_points_uses_numpy(monkeypatch):
+    """A NumPy built on another BLAS (MKL, Accelerate): no entry points are found, and every
+    product, accumulation included, is NumPy's own."""
+    with split_products_from(1) as blas:
+        monkeypatch.setattr(blas._BLAS, "gemm", {})
+        assert not blas.uses_numba_threads()
+        rng = np.random.default_rng(2)
+        a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 20))
+        out = np.ones((40, 20))
+        np.testing.assert_array_equal(blas.gemm(a, b), a @ b)
+        blas.gemm(a, b, out=out, accumulate=True)
+        np.testing.assert_allclose(out, a @ b + 1, rtol=1e-13, atol=1e-13)

@@ -249,6 +249,11 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     return out
 
 
+def uses_numba_threads() -> bool:
+    """Whether the products run on Numba's threads: the OpenBLAS entry points were found."""
+    return bool(_BLAS.gemm)
+
+
 def matmul(a, b):
     """a @ b for 2-D arrays (the products of Linear and of MatMul on matrices)."""
     return gemm(a, b)
