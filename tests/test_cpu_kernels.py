@@ -731,3 +731,34 @@ def test_gemm_without_openblas_entry_points_uses_numpy(monkeypatch):
         np.testing.assert_array_equal(blas.gemm(a, b), a @ b)
         blas.gemm(a, b, out=out, accumulate=True)
         np.testing.assert_allclose(out, a @ b + 1, rtol=1e-13, atol=1e-13)
+
+
+def test_gemm_from_several_python_threads():
+    """Products called from two Python threads at once are right, and OpenBLAS's thread
+    count is what it was afterwards (each call sets it to 1 and restores it, in turn)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((90, 70)), rng.standard_normal((70, 80))
+    expected = a @ b
+    wrong = []
+
+    def work():
+        for _ in range(30):
+            if not np.allclose(blas.gemm(a, b), expected, rtol=1e-12, atol=1e-12):
+                wrong.append(1)
+
+    with split_products_from(1) as blas:
+        workers = [threading.Thread(target=work) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert not wrong
+    assert blas_threads() == before

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 import numba
 import numpy as np
@@ -98,6 +99,10 @@ if not _BLAS.gemm:
     if "GOMP_SPINCOUNT" in _environment.SET_HERE:
         os.environ["GOMP_SPINCOUNT"] = _environment.SET_HERE["GOMP_SPINCOUNT"] = "0"
 _ONE = {np.dtype(t): t(1) for t in (np.float32, np.float64)}
+# Products from several Python threads take turns: each sets OpenBLAS's process-wide
+# thread count to 1 and restores what it read, which must not interleave (and they would
+# share the same cores anyway).
+_ONE_AT_A_TIME = threading.Lock()
 _ZERO = {np.dtype(t): t(0) for t in (np.float32, np.float64)}
 
 
@@ -218,6 +223,8 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     n = b.shape[1]
     if b.shape[0] != k:
         raise ValueError(f"gemm: inner dimensions differ, a {a.shape} @ b {b.shape}")
+    if accumulate and out is None:
+        raise ValueError("gemm: accumulate needs an out array to add to")
     dtype = a.dtype
     fn = _BLAS.gemm.get(dtype)
     # one thread's worth of work (or no OpenBLAS, or another dtype): NumPy's own call,
@@ -229,8 +236,6 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
             return out
         return np.matmul(a, b, out=out)
     if out is None:
-        if accumulate:
-            raise ValueError("gemm: accumulate needs an out array to add to")
         out = np.empty((m, n), dtype=dtype)
     item = out.itemsize
     if out.shape != (m, n) or (out.strides[1] != item and n > 1) or (
@@ -242,10 +247,11 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
     threads = min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART)
-    _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b,
-                              trans_b, ldb, _ONE[dtype],
-                              _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc, threads,
-                              blas.blasint_like)
+    with _ONE_AT_A_TIME:
+        _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b,
+                                  trans_b, ldb, _ONE[dtype],
+                                  _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc,
+                                  threads, blas.blasint_like)
     return out
 
 
