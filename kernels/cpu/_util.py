@@ -11,13 +11,16 @@ import types
 import numpy as np
 from numba import njit
 
-# Below this many elements an elementwise loop runs on one thread. Waking the second
-# thread of a parallel region costs ~55 us here (OpenMP threads sleep when idle, see
-# minigan/_environment.py), more than these loops take on one core: at 64K float32
-# elements a fused bias+relu took 6.8 us serial against 72 us parallel, bias+tanh 52 against
-# 98 us; at 1M, relu 133 against 326 us (memory-bound) and tanh 923 against 708 us. An
-# MLP-2D iteration went from 5.6 to 3.9 ms when its 64K-element passes stopped going
-# parallel (threshold 2^15 -> 2^18 or more); DCGAN-28 did not change (benchmarks/RESULTS.md).
+# Below this many elements an elementwise loop runs on one thread. When OpenMP's threads
+# slept at once after a loop, waking the second cost ~55 us, more than these loops take on
+# one core: at 64K float32 elements a fused bias+relu took 6.8 us serial against 72 us
+# parallel, bias+tanh 52 against 98 us; at 1M, relu 133 against 326 us (memory-bound) and
+# tanh 923 against 708 us. An MLP-2D iteration went from 5.6 to 3.9 ms when its 64K-element
+# passes stopped going parallel. Now that the threads spin briefly between loops
+# (minigan/_environment.py) a parallel region is cheap to start, but the memory-bound
+# loops still gain nothing from a second thread (relu over 1M elements: 118 us serial,
+# 226 us parallel) and DCGAN-28 got slower with the threshold at 2^18 (198-203 against
+# 175-180 ms), so it stays (benchmarks/RESULTS.md).
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
 _local = threading.local()
