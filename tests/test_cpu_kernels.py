@@ -628,6 +628,13 @@ def _operand_in(a: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _blas_threads() -> list:
+    """The thread count of each BLAS library NumPy loaded."""
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+
 @contextlib.contextmanager
 def split_products_from(macs: int):
     """A context in which products of `macs` or more multiply-adds run on Numba's threads,
@@ -685,16 +692,11 @@ def test_gemm_splits_rows_and_columns_at_any_thread_count():
 def test_gemm_leaves_openblas_thread_count_as_it_was():
     """The threaded path runs OpenBLAS single-threaded under Numba's threads and restores
     its thread count afterwards, so NumPy's own products keep theirs."""
-    from threadpoolctl import threadpool_info
-
-    def blas_threads():
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-
-    before = blas_threads()
+    before = _blas_threads()
     a = np.ones((300, 200), dtype=np.float32)
     with split_products_from(1) as blas:
         blas.gemm(a, a.T)
-    assert blas_threads() == before
+    assert _blas_threads() == before
 
 
 def test_gemm_falls_back_to_numpy_for_other_dtypes_and_refuses_bad_shapes():
@@ -738,12 +740,7 @@ def test_gemm_from_several_python_threads():
     count is what it was afterwards (each call sets it to 1 and restores it, in turn)."""
     import threading
 
-    from threadpoolctl import threadpool_info
-
-    def blas_threads():
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-
-    before = blas_threads()
+    before = _blas_threads()
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((90, 70)), rng.standard_normal((70, 80))
     expected = a @ b
@@ -761,4 +758,4 @@ def test_gemm_from_several_python_threads():
         for worker in workers:
             worker.join()
     assert not wrong
-    assert blas_threads() == before
+    assert _blas_threads() == before
