@@ -583,16 +583,34 @@ def test_batch_norm_act_kernels_match_reference(shape, seed, dtype, kind, x_layo
     assert_within(gbias, exact[2], (tol + 4 * u) * sum_gy.reshape(-1), f"{kind} gbias")
 
 
-@given(st.sampled_from([(5, 7), (64, 3), (3, 4, 2, 3), (1, 6, 1, 1)]), st.sampled_from(KINDS),
-       seeds(), DTYPES, LAYOUTS)
-def test_activation_grad_bias_matches_reference(shape, kind, seed, dtype, layout):
+@contextlib.contextmanager
+def row_blocks_from(elements: int, threads: int):
+    """A context in which (N, C) row loops of `elements` or more run in `threads` blocks."""
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(util, "ROWS_PARALLEL_MIN_ELEMENTS", elements)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
+
+
+@given(st.sampled_from([(5, 7), (64, 3), (17, 2), (3, 4, 2, 3), (1, 6, 1, 1)]),
+       st.sampled_from(KINDS), seeds(), DTYPES, LAYOUTS, st.sampled_from([1, 2, 10**9]))
+def test_activation_grad_bias_matches_reference(shape, kind, seed, dtype, layout, blocks_from):
     """gx as activation_grad's; the bias gradient sums M = size / C values of gx: within
     M u sum |gx| of the exact sum for either side's summation order (Higham eq. 3.5),
-    plus the elementwise bound carried through the sum."""
+    plus the elementwise bound carried through the sum. The rows of a 2-D gy may go in
+    blocks, one per thread, each summing its own rows (blocks_from: from how many
+    elements on)."""
     u = unit_roundoff(dtype)
     y = in_layout(np.tanh(random_array(seed, shape, dtype, scale=2.0)), layout)
     gy = in_layout(random_array(seed + 1, shape, dtype), layout)
-    gx, gbias = cpu.activation_grad_bias(gy, y, kind, 0.2)
+    with row_blocks_from(blocks_from, threads=2):
+        gx, gbias = cpu.activation_grad_bias(gy, y, kind, 0.2)
     want = ref.activation_grad(gy.astype(np.float64), y.astype(np.float64), kind, 0.2)
     assert gx.dtype == gbias.dtype == dtype and gbias.shape == (shape[1],)
     assert_within(gx, want, 16 * u * np.abs(gy), f"{kind} gx")

@@ -8,6 +8,7 @@ import sys
 import threading
 import types
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -22,6 +23,14 @@ from numba import njit
 # 226 us parallel) and DCGAN-28 got slower with the threshold at 2^18 (198-203 against
 # 175-180 ms), so it stays (benchmarks/RESULTS.md).
 PARALLEL_MIN_ELEMENTS = 1 << 20
+
+# The rows of a linear layer ((N, C) arrays, as a product leaves them) go parallel from
+# this many elements on, in the blocks the product wrote on each thread (block_of): each
+# thread then reads its own core's cache. MLP-2D's 512 x 128 layers (64K elements) ran
+# their fused bias + activation and gradient + bias sums 2-3x slower on one thread inside
+# a training step than alone (43 against 17 us: half their rows sat in the other core's
+# cache); see benchmarks/RESULTS.md.
+ROWS_PARALLEL_MIN_ELEMENTS = 1 << 15
 
 _local = threading.local()
 
@@ -72,6 +81,23 @@ def serial_and_parallel(loop, **options):
 def by_size(pair, size: int):
     """The serial copy of a (serial, parallel) pair for small arrays, else the parallel one."""
     return pair[size >= PARALLEL_MIN_ELEMENTS]
+
+
+def row_blocks(size: int) -> int:
+    """How many blocks (threads) a loop over the rows of an (N, C) array of `size`
+    elements takes: one below ROWS_PARALLEL_MIN_ELEMENTS, else one per Numba thread."""
+    return 1 if size < ROWS_PARALLEL_MIN_ELEMENTS else numba.get_num_threads()
+
+
+@njit(cache=True, inline="always")
+def block_of(total: int, part: int, parts: int):
+    """[start, stop) of block `part` of `parts` blocks of range(total), edges on multiples
+    of 8. The products (blas.py) cut their rows this way, one block per thread, and so do
+    the loops that read what a product just wrote (activation.py): each thread then reads
+    the rows it wrote itself, from its own core's cache."""
+    start = min(total, (total * part // parts + 4) // 8 * 8)
+    stop = total if part == parts - 1 else min(total, (total * (part + 1) // parts + 4) // 8 * 8)
+    return start, max(start, stop)
 
 
 # ----------------------------------------------------------------------------- layouts

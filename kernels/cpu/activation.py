@@ -21,10 +21,12 @@ from . import _util
 from ._math import sigmoid, tanh
 from ._util import (
     as_layout_of,
+    block_of,
     by_size,
     is_channels_last,
     like_layout,
     memory_order,
+    row_blocks,
     serial_and_parallel,
 )
 
@@ -92,18 +94,22 @@ def _activation_grad_loop(gy, y, kind, slope, one, gx):
         gx[i] = _act_grad(gy[i], y[i], kind, slope, one)
 
 
-@njit(cache=True, error_model="numpy")
-def _activation_grad_rows(gy, y, kind, slope, one, gx, column_sums):
-    """gx = activation_grad(gy, y) for (N, C) rows, and the column sums of gx (float64),
-    in one serial pass (the rows of a small layer: a parallel region costs more)."""
+def _activation_grad_rows(gy, y, kind, slope, one, gx, partial_sums):
+    """gx = activation_grad(gy, y) for (N, C) rows, and the column sums of gx, in one pass:
+    block p of the rows (_util.block_of) adds its column sums into partial_sums[p]
+    (float64), so each thread reads the rows that the product before it wrote."""
     rows, channels = gy.shape
-    for c in range(channels):
-        column_sums[c] = 0.0
-    for r in range(rows):
+    parts = partial_sums.shape[0]
+    for p in prange(parts):
+        start, stop = block_of(rows, p, parts)
+        sums = partial_sums[p]
         for c in range(channels):
-            g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
-            gx[r, c] = g
-            column_sums[c] += g
+            sums[c] = 0.0
+        for r in range(start, stop):
+            for c in range(channels):
+                g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
+                gx[r, c] = g
+                sums[c] += g
 
 
 def _bias_activation_loop(x, bias, kind, slope, one, y):
@@ -126,6 +132,7 @@ def _bias_activation_loop(x, bias, kind, slope, one, y):
 _activation_loops = serial_and_parallel(_activation_loop)
 _activation_grad_loops = serial_and_parallel(_activation_grad_loop)
 _bias_activation_loops = serial_and_parallel(_bias_activation_loop)
+_activation_grad_rows_loops = serial_and_parallel(_activation_grad_rows)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -165,9 +172,11 @@ def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
     if (gy.ndim == 2 and gy.size < _util.PARALLEL_MIN_ELEMENTS and gy.flags.c_contiguous
             and y.flags.c_contiguous and y.dtype == gy.dtype):
         gx = np.empty_like(gy)
-        sums = np.empty(gy.shape[1])
-        _activation_grad_rows(gy, y, code, gy.dtype.type(slope), gy.dtype.type(1), gx, sums)
-        return gx, sums.astype(gy.dtype)
+        parts = row_blocks(gy.size)
+        sums = np.empty((parts, gy.shape[1]))
+        _activation_grad_rows_loops[parts > 1](gy, y, code, gy.dtype.type(slope),
+                                               gy.dtype.type(1), gx, sums)
+        return gx, (sums[0] if parts == 1 else sums.sum(axis=0)).astype(gy.dtype)
     gx = activation_grad(gy, y, kind, slope)
     return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
 
