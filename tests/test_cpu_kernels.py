@@ -157,14 +157,17 @@ def test_conv_results_are_channels_last(c_in):
     assert is_channels_last(gx) == (c_in >= 8)
     np.testing.assert_allclose(gx, ref.conv2d_input_grad(y, w, (6, 6), *geometry),
                                rtol=1e-4, atol=1e-4 * np.abs(y).max() * w.size)
-    # the dense shortcut (a kernel covering the input) too, when the weight is the smaller
+    # the dense shortcut (a kernel covering the input) too, with fewer or more samples
+    # than output channels (DCGAN's first generator layer: 100 channels, batch 64)
     dense = ((1, 1), (0, 0), (1, 1), 1)
-    gy = random_array(12, (4, 3, 1, 1), np.float32)
-    w = random_array(13, (3, c_in, 6, 6), np.float32)
-    gx = cpu.conv2d_input_grad(gy, w, (6, 6), *dense)
-    assert is_channels_last(gx) == (c_in >= 8)
-    np.testing.assert_allclose(gx, ref.conv2d_input_grad(gy, w, (6, 6), *dense), rtol=1e-5,
-                               atol=1e-5 * np.abs(gy).max() * np.abs(w).max() * 3)
+    for batch in (4, 2):
+        gy = random_array(12, (batch, 3, 1, 1), np.float32)
+        w = random_array(13, (3, c_in, 6, 6), np.float32)
+        gx = cpu.conv2d_input_grad(gy, w, (6, 6), *dense)
+        assert is_channels_last(gx) == (c_in >= 8)
+        np.testing.assert_allclose(gx, ref.conv2d_input_grad(gy, w, (6, 6), *dense),
+                                   rtol=1e-5,
+                                   atol=1e-5 * np.abs(gy).max() * np.abs(w).max() * 3)
 
 
 @given(conv2d_configs(groups=True, max_batch=4), seeds())
