@@ -8,7 +8,9 @@ PyTorch for that reason). `bias_activation` fuses the layer's bias add too.
 
 The kind is passed to Numba as a small integer (one compiled loop serves every kind), and
 each loop exists twice: parallel for large arrays, serial below
-_util.PARALLEL_MIN_ELEMENTS, where waking a second thread costs more than it saves.
+_util.PARALLEL_MIN_ELEMENTS, where waking a second thread costs more than it saves. The
+gradient of a linear layer's rows goes parallel sooner (_util.ROWS_PARALLEL_MIN_ELEMENTS),
+in the blocks of rows that the product before it wrote on each thread.
 """
 
 from __future__ import annotations

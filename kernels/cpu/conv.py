@@ -334,10 +334,10 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         gy_rows = np.ascontiguousarray(gy).reshape(n, c_out)
         # channels-last like the other conv results, so that the batch norm, activation
         # and conv downstream read it in place: it takes the weight rows in (i, j, c)
-        # order, a copy of C_out * K entries, where an NCHW gx is transposed N * K at a
-        # time by each of those ops, forward and backward. DCGAN-28's first layer at
-        # batch 64 (C_out = 100 > N): 157 against 162 ms an iteration (benchmarks.ab,
-        # 8 processes each), its batch norm backward 2.8 against 3.8 ms.
+        # order, a copy of C_out * K entries, even where that is more than the N * K of
+        # one transposition of gx, since an NCHW gx is transposed by several of the ops
+        # downstream. DCGAN-28 at batch 64 (C_out = 100 > N): 157 against 162 ms an
+        # iteration (benchmarks.ab, 8 processes each; benchmarks/RESULTS.md).
         if c_in >= CHANNELS_LAST_MIN_CHANNELS:
             gx = gemm(gy_rows, _weight_rows(w, True))
             return gx.reshape(n, kh, kw, c_in).transpose(0, 3, 1, 2)
