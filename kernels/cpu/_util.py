@@ -24,12 +24,13 @@ from numba import njit
 # 175-180 ms), so it stays (benchmarks/RESULTS.md).
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
-# The rows of a linear layer ((N, C) arrays, as a product leaves them) go parallel from
-# this many elements on, in the blocks the product wrote on each thread (block_of): each
-# thread then reads its own core's cache. MLP-2D's 512 x 128 layers (64K elements) ran
-# their fused bias + activation and gradient + bias sums 2-3x slower on one thread inside
-# a training step than alone (43 against 17 us: half their rows sat in the other core's
-# cache); see benchmarks/RESULTS.md.
+# The gradient rows of a linear layer ((N, C) arrays, as a product leaves them) go
+# parallel from this many elements on, in the blocks the product wrote on each thread
+# (block_of): each thread then reads its own core's cache. MLP-2D's 512 x 128 layers (64K
+# elements) took their fused activation gradient + bias sums in 42-46 us on one thread
+# inside a training step against 17 us alone (half their rows sat in the other core's
+# cache), 31-35 us in blocks. The bias + activation pass gained nothing from the same
+# split and keeps PARALLEL_MIN_ELEMENTS (benchmarks/RESULTS.md).
 ROWS_PARALLEL_MIN_ELEMENTS = 1 << 15
 
 _local = threading.local()
