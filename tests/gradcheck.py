@@ -47,7 +47,7 @@ def _assert_close(analytic, numeric, what):
 
 def check_gradients(fn, *arrays, device="numpy", seed=0, wrt=None):
     """Compare grad of <fn(*inputs), r> with central differences, for each input in wrt."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in arrays]  # reshape(-1) views
     wrt = range(len(arrays)) if wrt is None else wrt
     tensors = [mg.tensor(a, dtype=np.float64, requires_grad=True, device=device) for a in arrays]
     out_shape = fn(*tensors).shape
@@ -67,7 +67,7 @@ def check_gradients(fn, *arrays, device="numpy", seed=0, wrt=None):
 def check_double_gradients(fn, *arrays, device="numpy", seed=0, wrt=None):
     """Second derivatives: differentiate s(x) = <grad_x <fn(x), r>, v> and compare with
     central differences of s, which uses only first derivatives built with create_graph."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in arrays]  # reshape(-1) views
     wrt = list(range(len(arrays)) if wrt is None else wrt)
     rng = np.random.default_rng(seed)
     probe = [mg.tensor(a, dtype=np.float64, device=device) for a in arrays]
