@@ -116,12 +116,12 @@ def test_mse_and_l1(shape, reduction, data):
     x = data.draw(arrays(shape))
     # targets at least 0.01 from x: |x - t| has a kink where they meet
     t = x + data.draw(arrays(shape, away_from_zero=0.01))
-    np.testing.assert_allclose(F.mse_loss(t64(x), t64(t), reduction).numpy(),
+    np.testing.assert_allclose(F.mse_loss(t64(x), t64(t), reduction=reduction).numpy(),
                                reduce((x - t) ** 2, reduction), **TIGHT)
-    np.testing.assert_allclose(F.l1_loss(t64(x), t64(t), reduction).numpy(),
+    np.testing.assert_allclose(F.l1_loss(t64(x), t64(t), reduction=reduction).numpy(),
                                reduce(np.abs(x - t), reduction), **TIGHT)
-    check_gradients(lambda x, t: F.mse_loss(x, t, reduction), x, t)
-    check_gradients(lambda x, t: F.l1_loss(x, t, reduction), x, t)
+    check_gradients(lambda x, t: F.mse_loss(x, t, reduction=reduction), x, t)
+    check_gradients(lambda x, t: F.l1_loss(x, t, reduction=reduction), x, t)
 
 
 # ----------------------------------------------------------------------------- classes
@@ -162,9 +162,10 @@ def test_cross_entropy_values_and_gradients(n, c, extra, seed, reduction):
     labels = np.random.default_rng(seed).integers(0, c, size=(n,) + extra)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     picked = np.take_along_axis(log_p, labels[:, None], axis=1)[:, 0]
-    loss = F.cross_entropy(t64(logits), mg.tensor(labels, device="numpy"), reduction)
+    loss = F.cross_entropy(t64(logits), mg.tensor(labels, device="numpy"),
+                           reduction=reduction)
     np.testing.assert_allclose(loss.numpy(), reduce(-picked, reduction), **TIGHT)
-    check_gradients(lambda x: F.cross_entropy(x, labels, reduction), logits)
+    check_gradients(lambda x: F.cross_entropy(x, labels, reduction=reduction), logits)
 
 
 def test_cross_entropy_accepts_lists_and_keeps_float32():
@@ -215,7 +216,7 @@ def test_against_torch():
         ("bce_logits", lambda a, b: F.binary_cross_entropy_with_logits(a, b, t64(w)),
          lambda a, b: tf.binary_cross_entropy_with_logits(a, b, torch.tensor(w)), x, t),
         ("bce", F.binary_cross_entropy, tf.binary_cross_entropy, p, t),
-        ("mse", lambda a, b: F.mse_loss(a, b, "sum"), lambda a, b: tf.mse_loss(a, b,
+        ("mse", lambda a, b: F.mse_loss(a, b, reduction="sum"), lambda a, b: tf.mse_loss(a, b,
                                                                               reduction="sum"),
          x, t),
         ("l1", F.l1_loss, tf.l1_loss, x, t),

@@ -1,4 +1,4 @@
-"""Reference activation kernels: relu, leaky relu, tanh, sigmoid, softplus, log-sigmoid.
+"""Reference activation kernels: relu, leaky relu, tanh, sigmoid, softplus, log-sigmoid, erf.
 
 `activation` and `activation_grad` share one `kind` switch so a layer can fuse its bias and
 activation into one pass (`bias_activation`). The gradient is computed from the OUTPUT y:
@@ -8,6 +8,10 @@ sigmoid the derivative is a function of y, so a layer need not keep its input al
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ._util import array_module
 
 __all__ = [
@@ -15,6 +19,7 @@ __all__ = [
     "activation_grad",
     "activation_grad_bias",
     "bias_activation",
+    "erf",
     "log_sigmoid",
     "softplus",
 ]
@@ -91,3 +96,16 @@ def log_sigmoid(x):
     """log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|))."""
     xp = array_module(x)
     return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def erf(x):
+    """The error function 2/sqrt(pi) * integral of exp(-t^2) from 0 to x, elementwise
+    (exact GELU needs it). NumPy has no vectorised erf, so each element goes through the
+    standard library's math.erf: correctly rounded in float64, slow for large arrays; CuPy
+    arrays use cupyx's erf."""
+    xp = array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)

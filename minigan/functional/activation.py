@@ -1,5 +1,6 @@
 """Activation ops: relu, leaky_relu, tanh, sigmoid, softplus, log_sigmoid and the fused
-bias + activation (`bias_act`) that linear and conv layers use as their epilogue.
+bias + activation (`bias_act`) that linear and conv layers use as their epilogue; elu,
+gelu, silu and prelu composed of those and of the primitive ops.
 
 relu, leaky_relu, tanh and sigmoid are one Function parameterised by `kind`. Its backward
 needs only the output y (relu: a 0/1 mask from the sign of y; tanh: 1 - y^2; sigmoid:
@@ -9,16 +10,22 @@ When no graph is being recorded it takes the kernel's one-pass `activation_grad`
 
 from __future__ import annotations
 
-from ..autograd import Function, Tensor, is_grad_enabled
+import math
+
+from ..autograd import Function, Tensor, is_grad_enabled, where
 from ..kernels.reference.activation import ACTIVATION_KINDS
 
 __all__ = [
     "bias_act",
+    "elu",
+    "gelu",
     "leaky_relu",
     "log_sigmoid",
     "logsigmoid",
+    "prelu",
     "relu",
     "sigmoid",
+    "silu",
     "softplus",
     "tanh",
 ]
@@ -113,11 +120,14 @@ class LogSigmoid(Function):
         return g * sigmoid(-self.inputs[0])
 
 
-def softplus(input: Tensor, beta: float = 1.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta, stable for every x."""
-    if beta == 1.0:
-        return Softplus.apply(input)
-    return Softplus.apply(input * beta) * (1.0 / beta)
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, stable for every x; x itself where beta x > threshold,
+    as in PyTorch (there the two differ by less than exp(-threshold) / beta)."""
+    scaled = input if beta == 1.0 else input * beta
+    out = Softplus.apply(scaled)
+    if beta != 1.0:
+        out = out * (1.0 / beta)
+    return where(scaled > threshold, input, out)
 
 
 def log_sigmoid(input: Tensor) -> Tensor:
@@ -125,6 +135,66 @@ def log_sigmoid(input: Tensor) -> Tensor:
 
 
 logsigmoid = log_sigmoid  # torch.nn.functional's spelling
+
+
+class Erf(Function):
+    """erf(x); its derivative is 2/sqrt(pi) exp(-x^2)."""
+
+    def forward(self, x):
+        return self.K.erf(x)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        return g * (2.0 / math.sqrt(math.pi)) * (-(x * x)).exp()
+
+
+def erf(input: Tensor) -> Tensor:
+    return Erf.apply(input)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (exp(x) - 1) otherwise (Clevert et al. 2016). `inplace` is
+    accepted for PyTorch compatibility and ignored (autograd keeps the input)."""
+    # exp of min(x, 0): the branch not taken must not overflow for large x
+    negative = (input.clamp(max=0.0).exp() - 1.0) * alpha
+    return where(input > 0, input, negative)
+
+
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x), Phi the standard normal CDF (Hendrycks & Gimpel 2016); approximate="tanh"
+    takes their tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "none":
+        return input * (1.0 + erf(input * (1.0 / math.sqrt(2.0)))) * 0.5
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * (1.0 + tanh(inner)) * 0.5
+    raise ValueError(f"gelu: approximate must be one of {GELU_APPROXIMATIONS}, "
+                     f"got {approximate!r}")
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x sigmoid(x) (SiLU, Elfwing et al. 2018; Swish with beta 1, Ramachandran et al.
+    2017). `inplace` is accepted and ignored."""
+    return input * sigmoid(input)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """max(0, x) + weight min(0, x) (He et al. 2015), weight a learnable slope: one value
+    for all channels, or one per channel (axis 1)."""
+    if weight.numel() != 1:
+        channels = input.shape[1] if input.ndim >= 2 else None
+        if weight.ndim != 1 or weight.shape[0] != channels:
+            raise ValueError(
+                f"prelu: weight must have 1 element or one per channel (axis 1), got weight "
+                f"{weight.shape} for input {input.shape}"
+            )
+        weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    elif weight.ndim > input.ndim:
+        weight = weight.reshape(())
+    return where(input > 0, input, input * weight)
 
 
 def bias_act(input: Tensor, bias: Tensor | None, kind: str, slope: float = 0.0) -> Tensor:

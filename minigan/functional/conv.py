@@ -270,7 +270,10 @@ def conv_transpose2d(
 
 def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, as (int, int), each at least `minimum`."""
-    pair = (value, value) if isinstance(value, Integral) else tuple(value)
+    if isinstance(value, Integral):
+        pair = (value, value)
+    else:  # anything else but a sequence (a float) fails the check below, with the message
+        pair = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, Integral) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     pair = (int(pair[0]), int(pair[1]))

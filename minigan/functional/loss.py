@@ -5,14 +5,21 @@ log_softmax / softmax / nll_loss it is made of.
 The two that need care with large inputs are Functions with stable forms: BCE from logits
 (max(x, 0) - x t + log1p(exp(-|x|)), gradient sigmoid(x) - t) and log_softmax (shift by the
 max). Both backward passes are Tensor ops, so GAN penalties can differentiate them again.
+The rest (pos_weight, class weights, ignore_index, label smoothing, probability targets)
+are compositions of those with Tensor ops.
+
+Signatures are torch.nn.functional's, including the deprecated size_average / reduce
+arguments, which map onto `reduction` as in PyTorch.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..autograd import Function, Tensor
-from .activation import sigmoid
+from .activation import sigmoid, softplus
 
 __all__ = [
     "binary_cross_entropy",
@@ -39,6 +46,19 @@ def _check_reduction(reduction: str, op: str) -> None:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's mapping of the deprecated size_average / reduce pair onto reduction: when
+    either is given, reduce=False means "none", else size_average=False means "sum",
+    else "mean" (each defaults to True)."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce are deprecated, use reduction= instead",
+                  DeprecationWarning, stacklevel=3)
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -63,12 +83,25 @@ def _target_like(target, input: Tensor, op: str) -> Tensor:
     return target
 
 
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _constant_like(value, input: Tensor) -> Tensor:
+    """value (a Tensor, array or list) as a Tensor on input's device."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor._wrap(input._backend.asarray(value, dtype=input.dtype), input._backend)
+
+
 def _apply_weight(loss: Tensor, weight, op: str) -> Tensor:
     if weight is None:
         return loss
-    if not isinstance(weight, Tensor):
-        weight = Tensor._wrap(loss._backend.asarray(weight, dtype=loss.dtype), loss._backend)
-    if np.broadcast_shapes(weight.shape, loss.shape) != loss.shape:
+    weight = _constant_like(weight, loss)
+    if not _broadcasts_to(weight.shape, loss.shape):
         raise ValueError(f"{op}: weight shape {weight.shape} does not broadcast to {loss.shape}")
     return loss * weight
 
@@ -90,13 +123,29 @@ class BCEWithLogits(Function):
 
 
 def binary_cross_entropy_with_logits(
-    input: Tensor, target, weight=None, reduction: str = "mean"
+    input: Tensor, target, weight=None, size_average=None, reduce=None,
+    reduction: str = "mean", pos_weight=None,
 ) -> Tensor:
-    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], stable for any logit x."""
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    target = _target_like(target, input, "binary_cross_entropy_with_logits")
-    loss = BCEWithLogits.apply(input, target)
-    return _reduce(_apply_weight(loss, weight, "binary_cross_entropy_with_logits"), reduction)
+    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], stable for any logit x.
+
+    pos_weight (broadcast along the last axis, one per class) multiplies the positive term:
+    -[pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]. With log sigmoid(x) = -softplus(-x)
+    and log(1 - sigmoid(x)) = -x - softplus(-x) that is (1 - t) x + (1 + (pw - 1) t)
+    softplus(-x), which stays finite for any x.
+    """
+    op = "binary_cross_entropy_with_logits"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    target = _target_like(target, input, op)
+    if pos_weight is None:
+        loss = BCEWithLogits.apply(input, target)
+    else:
+        pos_weight = _constant_like(pos_weight, input)
+        if not _broadcasts_to(pos_weight.shape, input.shape):
+            raise ValueError(f"{op}: pos_weight shape {pos_weight.shape} does not broadcast to "
+                             f"input shape {input.shape}")
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * softplus(-input)
+    return _reduce(_apply_weight(loss, weight, op), reduction)
 
 
 class BinaryCrossEntropy(Function):
@@ -124,9 +173,11 @@ class BinaryCrossEntropy(Function):
         return gp, gt
 
 
-def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
     """BCE on probabilities in [0, 1]; prefer binary_cross_entropy_with_logits on logits."""
     op = "binary_cross_entropy"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     target = _target_like(target, input, op)
     if bool(((input.data < 0) | (input.data > 1)).any()):
@@ -138,15 +189,22 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
 # ----------------------------------------------------------------------------- regression
 
 
-def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None) -> Tensor:
+    """(input - target)^2, times weight (elementwise, broadcast) when given."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
     diff = input - _target_like(target, input, "mse_loss")
-    return _reduce(diff * diff, reduction)
+    return _reduce(_apply_weight(diff * diff, weight, "mse_loss"), reduction)
 
 
-def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+def l1_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
+            weight=None) -> Tensor:
+    """|input - target|, times weight (elementwise, broadcast) when given."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
-    return _reduce((input - _target_like(target, input, "l1_loss")).abs(), reduction)
+    loss = (input - _target_like(target, input, "l1_loss")).abs()
+    return _reduce(_apply_weight(loss, weight, "l1_loss"), reduction)
 
 
 # ----------------------------------------------------------------------------- classes
@@ -173,8 +231,9 @@ def softmax(input: Tensor, dim: int) -> Tensor:
     return log_softmax(input, dim).exp()
 
 
-def _class_indices(target, input: Tensor, op: str):
-    """target as an integer index array of shape (N, d1, ...) for input (N, C, d1, ...)."""
+def _class_indices(target, input: Tensor, op: str, ignore_index: int = -100):
+    """target as an integer index array of shape (N, d1, ...) for input (N, C, d1, ...);
+    entries equal to ignore_index may lie outside [0, C)."""
     backend = input._backend
     indices = target.data if isinstance(target, Tensor) else backend.asarray(target)
     expected = input.shape[:1] + input.shape[2:]
@@ -186,28 +245,111 @@ def _class_indices(target, input: Tensor, op: str):
             f"(expected {expected})"
         )
     classes = input.shape[1]
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= classes):
+    used = indices[indices != ignore_index]
+    if used.size and (int(used.min()) < 0 or int(used.max()) >= classes):
         raise ValueError(
             f"{op}: target class indices must be in [0, {classes}), got range "
-            f"[{int(indices.min())}, {int(indices.max())}]"
+            f"[{int(used.min())}, {int(used.max())}]"
         )
     return indices
 
 
-def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """-input[n, target[n]]: negative log-likelihood from log-probabilities (N, C, d1, ...)."""
-    _check_reduction(reduction, "nll_loss")
+def _class_weight(weight, input: Tensor, op: str):
+    """The (C,) class weights as an array of input's dtype (ones when None)."""
+    xp, classes = input._backend.xp, input.shape[1]
+    if weight is None:
+        return xp.ones(classes, dtype=input.dtype)
+    array = weight.data if isinstance(weight, Tensor) else input._backend.asarray(weight)
+    if tuple(array.shape) != (classes,):
+        raise ValueError(f"{op}: weight must have one value per class, shape ({classes},), "
+                         f"got {tuple(array.shape)}")
+    return array.astype(input.dtype)
+
+
+def _classes_last(input: Tensor) -> Tensor:
+    """(N, C, d1, ...) -> (N * d1 * ..., C): one row per (sample, position)."""
+    if input.ndim == 2:
+        return input
+    axes = (0,) + tuple(range(2, input.ndim)) + (1,)
+    return input.permute(axes).reshape(-1, input.shape[1])
+
+
+def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index: int = -100,
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """-weight[t] input[n, t]: negative log-likelihood from log-probabilities (N, C, d1, ...)
+    and class indices t (N, d1, ...). Targets equal to ignore_index contribute nothing;
+    "mean" divides by the summed weights of the other targets, as in PyTorch."""
+    op = "nll_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
     if input.ndim < 2:
-        raise ValueError(f"nll_loss: expected input of shape (N, C, ...), got {input.shape}")
-    indices = _class_indices(target, input, "nll_loss")
-    if input.ndim > 2:  # classes last, then one row per (sample, position)
-        classes = input.shape[1]
-        input = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, classes)
-    rows = input._backend.xp.arange(input.shape[0])
-    picked = input[rows, indices.reshape(-1)].reshape(indices.shape)
-    return _reduce(-picked, reduction)
+        raise ValueError(f"{op}: expected input of shape (N, C, ...), got {input.shape}")
+    indices = _class_indices(target, input, op, ignore_index)
+    class_weight = _class_weight(weight, input, op)
+    xp, backend = input._backend.xp, input._backend
+    flat = indices.reshape(-1)
+    kept = flat != ignore_index
+    safe = xp.where(kept, flat, 0)  # any valid class; its weight is zeroed just below
+    target_weight = class_weight[safe] * kept
+    rows = xp.arange(flat.shape[0])
+    picked = _classes_last(input)[rows, safe]
+    if weight is None and bool(kept.all()):
+        loss = -picked  # the common case: no weights to multiply
+    else:
+        loss = -picked * Tensor._wrap(target_weight, backend)
+    if reduction == "mean":
+        return loss.sum() * (1.0 / float(target_weight.sum()))
+    return _reduce(loss.reshape(indices.shape), reduction)
 
 
-def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Cross-entropy of logits (N, C, d1, ...) against class indices (N, d1, ...)."""
-    return nll_loss(log_softmax(input, 1), target, reduction)
+def cross_entropy(input: Tensor, target, weight=None, size_average=None,
+                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits (N, C, d1, ...) against class indices (N, d1, ...), or against
+    class probabilities of input's shape (a float target).
+
+    label_smoothing e mixes the target with the uniform distribution: (1 - e) of the loss is
+    against the target, e against every class equally (Szegedy et al. 2016), each weighted
+    and reduced as PyTorch does.
+    """
+    op = "cross_entropy"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...), got {input.shape}")
+    log_p = log_softmax(input, 1)
+    classes = input.shape[1]
+    class_weight = _class_weight(weight, input, op)
+    per_class = Tensor._wrap(class_weight.reshape((1, -1) + (1,) * (input.ndim - 2)),
+                             input._backend)
+    target_array = target.data if isinstance(target, Tensor) else None
+    if target_array is None:
+        target_array = input._backend.asarray(target)
+    if target_array.dtype.kind == "f":  # class probabilities
+        if tuple(target_array.shape) != input.shape:
+            raise ValueError(
+                f"{op}: a float target holds class probabilities and must have the input's "
+                f"shape {input.shape}, got {tuple(target_array.shape)} (class indices must "
+                f"be integers)"
+            )
+        probabilities = _target_like(target, input, op)
+        if label_smoothing:
+            probabilities = probabilities * (1.0 - label_smoothing) + label_smoothing / classes
+        loss = -(log_p * probabilities * per_class).sum(1)
+        return _reduce(loss, reduction)
+    loss = nll_loss(log_p, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if not label_smoothing:
+        return loss
+    # the uniform part: -sum_c weight_c log p_c per position, ignored positions zeroed
+    indices = _class_indices(target, input, op, ignore_index)
+    kept = indices != ignore_index
+    smooth = -(log_p * per_class).sum(1) * Tensor._wrap(kept.astype(input.dtype),
+                                                        input._backend)
+    if reduction == "mean":
+        safe = input._backend.xp.where(kept, indices, 0)
+        smooth = smooth.sum() * (1.0 / float((class_weight[safe] * kept).sum()))
+    else:
+        smooth = _reduce(smooth, reduction)
+    return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)

@@ -1,4 +1,4 @@
-"""Normalization ops: batch_norm, instance_norm, layer_norm (PyTorch semantics).
+"""Normalization ops: batch_norm, instance_norm, layer_norm, group_norm (PyTorch semantics).
 
 batch_norm is two Functions. In training it normalizes with the batch's statistics, whose
 dependence on x is part of the gradient; its backward is the kernel's one-pass
@@ -7,7 +7,9 @@ Tensor ops (statistics recomputed from the input) so that WGAN-GP and R1 can dif
 it again. In eval it normalizes with fixed running statistics: an affine map of x.
 
 instance_norm is batch_norm on the input folded to (1, N*C, spatial, 1), so every
-(sample, channel) pair gets its own statistics and the same kernels serve both.
+(sample, channel) pair gets its own statistics and the same kernels serve both; group_norm
+likewise folds each (sample, group of channels) into one, then applies its per-channel
+affine map. layer_norm is composed of Tensor ops.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 from ..autograd import Function, Tensor, is_grad_enabled
 from .activation import Activation, _activation_input_grad, _check_kind
 
-__all__ = ["batch_norm", "batch_norm_act", "instance_norm", "layer_norm"]
+__all__ = ["batch_norm", "batch_norm_act", "group_norm", "instance_norm", "layer_norm"]
 
 
 def _reduce_axes(ndim: int) -> tuple:
@@ -300,4 +302,33 @@ def layer_norm(
         y = y * weight
     if bias is not None:
         y = y + bias
+    return y
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize (N, C, ...) input over each sample's groups of C / num_groups channels
+    (and all their positions), then scale and shift per channel (Wu & He 2018)."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected input of shape (N, C, ...), got {input.shape}")
+    n, c = input.shape[:2]
+    if not isinstance(num_groups, int) or num_groups < 1 or c % num_groups:
+        raise ValueError(
+            f"group_norm: num_groups={num_groups!r} must divide the {c} channels "
+            f"(input {input.shape})"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_channel_vector(name, t, input, "group_norm")
+    folded = input.reshape(1, n * num_groups, input.numel() // (n * num_groups), 1)
+    y, _ = _normalize(folded, None, None, True, eps=eps)
+    y = y.reshape(input.shape)
+    if weight is not None:
+        y = y * _per_channel(weight, input.ndim)
+    if bias is not None:
+        y = y + _per_channel(bias, input.ndim)
     return y
