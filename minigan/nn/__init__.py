@@ -1,10 +1,16 @@
 """Neural-network building blocks with torch.nn's names: Module, Parameter, layers, init.
 
     module.py      Module, Parameter, Sequential: registration, state_dict, train/eval, to
+    container.py   ModuleList, ModuleDict
     linear.py      Linear, Conv2d, ConvTranspose2d (PyTorch's default init)
-    norm.py        BatchNorm1d, BatchNorm2d, InstanceNorm2d
-    activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, Dropout
-    shape.py       Identity, Flatten, Unflatten, Reshape, ReflectionPad2d, ZeroPad2d, Upsample
+    norm.py        BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm
+    activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Dropout,
+                   Dropout2d
+    pooling.py     AvgPool2d, MaxPool2d, AdaptiveAvgPool2d
+    shape.py       Identity, Flatten, Unflatten, Reshape, ReflectionPad2d, ReplicationPad2d,
+                   ZeroPad2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d,
+                   PixelShuffle, PixelUnshuffle
+    loss.py        BCEWithLogitsLoss, BCELoss, MSELoss, L1Loss, CrossEntropyLoss, NLLLoss
     init.py        normal_, uniform_, xavier_*, kaiming_*, ... (in place, seeded)
 """
 
@@ -15,10 +21,24 @@ from .linear import Conv2d, ConvTranspose2d, Linear
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d
 from .shape import Flatten, Identity, ReflectionPad2d, Reshape, Unflatten, Upsample, ZeroPad2d
+from .activation import ELU, GELU, Dropout2d, PReLU, SiLU, Softplus
+from .container import ModuleDict, ModuleList
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .norm import GroupNorm, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .shape import (PixelShuffle, PixelUnshuffle, ReplicationPad2d, UpsamplingBilinear2d,
+                    UpsamplingNearest2d)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "Linear", "Conv2d",
     "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "ReLU", "LeakyReLU",
     "Tanh", "Sigmoid", "Dropout", "Identity", "Flatten", "Unflatten", "Reshape",
     "ReflectionPad2d", "ZeroPad2d", "Upsample",
+    "ModuleList", "ModuleDict",
+    "ELU", "GELU", "SiLU", "Softplus", "PReLU", "Dropout2d",
+    "LayerNorm", "GroupNorm",
+    "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d",
+    "ReplicationPad2d", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
+    "PixelUnshuffle",
+    "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
 ]

@@ -1,5 +1,7 @@
-"""Normalisation layers: BatchNorm1d, BatchNorm2d (Ioffe & Szegedy 2015) and InstanceNorm2d
-(Ulyanov et al. 2016), with PyTorch's arguments, buffers and train/eval behaviour.
+"""Normalisation layers: BatchNorm1d, BatchNorm2d (Ioffe & Szegedy 2015), InstanceNorm2d
+(Ulyanov et al. 2016), LayerNorm (Ba et al. 2016) and GroupNorm (Wu & He 2018), with
+PyTorch's arguments, buffers and train/eval behaviour (the last two have no running
+statistics: they normalise each sample by itself, in training and evaluation alike).
 
 affine=True gives a per-channel weight (ones) and bias (zeros); bias=False (keyword, as in
 torch >= 2.13) drops the bias. Buffers, as in PyTorch (so state_dicts match key for key):
@@ -146,3 +148,79 @@ class InstanceNorm2d(_NormBase):
             use_input_stats=self.training or not self.track_running_stats,
             momentum=self.momentum if self.momentum is not None else 0.1, eps=self.eps,
         )
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing dims normalized_shape (an int or a tuple), then apply an
+    elementwise weight (ones) and bias (zeros) of that shape when elementwise_affine."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) \
+            else tuple(normalized_shape)
+        self.normalized_shape, self.eps = tuple(int(s) for s in shape), eps
+        self.elementwise_affine = elementwise_affine
+        dtype = dtype or np.float32
+        if elementwise_affine:
+            self.weight = Parameter(creation.ones(self.normalized_shape, dtype=dtype,
+                                                  device=device))
+        else:
+            self.register_parameter("weight", None)
+        if elementwise_affine and bias:
+            self.bias = Parameter(creation.zeros(self.normalized_shape, dtype=dtype,
+                                                 device=device))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of num_channels / num_groups channels; weight
+    (ones) and bias (zeros) per channel when affine."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_groups={num_groups} must divide "
+                             f"num_channels={num_channels}")
+        self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
+                                                                     eps, affine)
+        dtype = dtype or np.float32
+        if affine:
+            self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got "
+                             f"shape {input.shape}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")

@@ -1,11 +1,13 @@
 """Layers that move values around without weights: Identity, Flatten, Unflatten, Reshape,
-ReflectionPad2d, ZeroPad2d, Upsample."""
+ReflectionPad2d, ReplicationPad2d, ZeroPad2d, Upsample (UpsamplingNearest2d,
+UpsamplingBilinear2d), PixelShuffle, PixelUnshuffle."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
+from ..functional.shape import INTERPOLATE_MODES
 from ..autograd import Tensor
 from .module import Module
 
@@ -125,18 +127,45 @@ class ZeroPad2d(Module):
         return str(self.padding)
 
 
-class Upsample(Module):
-    """Enlarge H and W by an integer scale_factor, or to an output size (nearest-neighbour)."""
+class ReplicationPad2d(Module):
+    """Pad H and W by repeating the edge pixels."""
 
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest"):
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _quadruple(padding)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            raise ValueError(f"ReplicationPad2d: expected a 3-d or 4-d input ((N,) C, H, W), "
+                             f"got shape {input.shape}")
+        return F.pad(input, self.padding, mode="replicate")
+
+    def extra_repr(self) -> str:
+        return str(self.padding)
+
+
+class Upsample(Module):
+    """Resize H and W to `size` or by `scale_factor` (F.interpolate): mode "nearest"
+    (default), "nearest-exact" or "bilinear" (align_corners as in PyTorch)."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
+                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None):
         super().__init__()
         if (size is None) == (scale_factor is None):
-            raise ValueError("Upsample: give exactly one of size and scale_factor")
+            raise ValueError(f"{type(self).__name__}: give exactly one of size and scale_factor")
+        if mode not in INTERPOLATE_MODES:
+            raise ValueError(f"{type(self).__name__}: mode {mode!r} is not supported (use one "
+                             f"of {INTERPOLATE_MODES})")
+        if align_corners is not None and mode != "bilinear":
+            raise ValueError(f"{type(self).__name__}: align_corners can only be set with "
+                             "mode 'bilinear'")
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, input: Tensor) -> Tensor:
         return F.interpolate(input, size=self.size, scale_factor=self.scale_factor,
-                             mode=self.mode)
+                             mode=self.mode, align_corners=self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
 
     def extra_repr(self) -> str:
         if self.size is not None:
@@ -144,3 +173,45 @@ class Upsample(Module):
         scale = self.scale_factor
         scale = float(scale) if isinstance(scale, (int, float)) else tuple(map(float, scale))
         return f"scale_factor={scale}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Upsample with mode "nearest"."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Upsample with mode "bilinear" and align_corners=True (PyTorch's choice for it)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(N, C r^2, H, W) -> (N, C, H r, W r), r = upscale_factor (Shi et al. 2016)."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(N, C, H r, W r) -> (N, C r^2, H, W), the inverse of PixelShuffle."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
