@@ -39,6 +39,7 @@ from ..io import (
 )
 from ..random import Generator
 from . import objectives
+from .ema import GeneratorEMA
 from .models import build_models
 from .recipes import KINDS, ConfigError, TrainConfig
 
@@ -94,9 +95,7 @@ class Trainer:
         self.optimizer_g = self._optimizer(self.generator.parameters(), config.lr_g)
         self.optimizer_d = self._optimizer(self.discriminator.parameters(), config.lr_d)
         self.objective = objectives.OBJECTIVES[config.objective]
-        self.ema = None
-        if config.ema > 0:
-            self.ema = {name: p.data.copy() for name, p in self.generator.named_parameters()}
+        self.ema = GeneratorEMA(self.generator, config.ema) if config.ema > 0 else None
 
         fixed = Generator(config.seed + 1)  # a separate stream: the sample grids never shift
         self.fixed_noise = randn(config.n_samples, config.z_dim, generator=fixed,
@@ -219,12 +218,8 @@ class Trainer:
         return float((1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))).mean())
 
     def _update_ema(self) -> None:
-        if self.ema is None:
-            return
-        decay = self.config.ema
-        for name, p in self.generator.named_parameters():
-            self.ema[name] *= decay
-            self.ema[name] += (1.0 - decay) * p.data
+        if self.ema is not None:
+            self.ema.update(self.generator)
 
     def _schedule_learning_rate(self) -> None:
         """'linear': constant for the first half of the run, then linearly down to 0."""
@@ -243,34 +238,24 @@ class Trainer:
     def sample(self, n: int | None = None, seed: int | None = None, noise: Tensor | None = None
                ) -> np.ndarray:
         """Generated samples as a NumPy array: (N, C, H, W) in [-1, 1] or (N, 2) points.
-        Uses the EMA weights when the config keeps them."""
+        Uses the EMA weights (and batch-norm statistics of their own) when the config keeps
+        them."""
         if noise is None:
             generator = self.random if seed is None else Generator(seed)
             noise = randn(n or self.config.n_samples, self.config.z_dim, generator=generator,
                           device=self.device)
         G = self.generator
         was_training = G.training
-        G.eval()
-        swapped = self._swap_ema()
         try:
-            return G(noise).numpy().copy()
+            if self.ema is None:
+                return G.eval()(noise).numpy().copy()
+            with self.ema.applied(G, self._ema_noise) as averaged:
+                return averaged.eval()(noise).numpy().copy()
         finally:
-            self._swap_ema(swapped)
             G.train(was_training)
 
-    def _swap_ema(self, saved=None):
-        """Put the EMA weights into G (returning the live ones), or put `saved` back."""
-        if self.ema is None:
-            return None
-        params = dict(self.generator.named_parameters())
-        if saved is None:
-            live = {name: p.data.copy() for name, p in params.items()}
-            for name, p in params.items():
-                p.data[...] = self.ema[name]
-            return live
-        for name, p in params.items():
-            p.data[...] = saved[name]
-        return None
+    def _ema_noise(self, generator: Generator, n: int) -> Tensor:
+        return randn(n, self.config.z_dim, generator=generator, device=self.device)
 
     # ------------------------------------------------------------------ the loop
 
@@ -352,7 +337,7 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
-            "ema": self.ema,
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "random": self.random.get_state(),
             "loader": self.loader.state_dict(),
         }
@@ -368,8 +353,8 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
-        if state.get("ema") is not None:
-            self.ema = {k: backend.get(self.device).asarray(v) for k, v in state["ema"].items()}
+        if state.get("ema") is not None and self.ema is not None:
+            self.ema.load_state_dict(state["ema"], asarray=backend.get(self.device).asarray)
         self.random.set_state(state["random"])
         self.loader.load_state_dict(state["loader"])
         self.step_count = int(state["step"])
