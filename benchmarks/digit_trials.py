@@ -1,0 +1,106 @@
+"""Quality trials of the dcgan-mnist recipe: one training run, scored at several step counts.
+
+    python -m benchmarks.digit_trials --label "lr_g 4e-4" --set lr_g=4e-4 --eval-at 600,1200 \
+        --seed 0 --threads 1 --out benchmarks/digit_trials.jsonl
+
+Each score is `minigan eval --n 5000`'s: `Trainer.evaluate(5000, seed=12345)` (the bundled
+classifier's Frechet distance against its 4,000 real training images, and the classes
+covered). One JSON line per evaluation point is appended to --out, with the training
+seconds so far (evaluation excluded) and the mean milliseconds per step. With --ema DECAYS, EMAs
+of G are kept beside the run and scored at the last point, with recomputed and with averaged
+batch-norm statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import minigan
+from minigan.gan import Trainer, recipe
+from minigan.gan.ema import GeneratorEMA
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def _track_emas(trainer, decays: list[float]) -> dict:
+    """EMAs of G kept beside the run (they do not change its training): for each decay one
+    with recomputed batch-norm statistics (the trainer's) and one with averaged statistics."""
+    emas = {}
+    for decay in decays:
+        emas[f"ema{decay}"] = GeneratorEMA(trainer.generator, decay)
+        emas[f"ema{decay}_bn_average"] = GeneratorEMA(trainer.generator, decay, "average")
+    step = trainer.step
+
+    def step_and_update():
+        record = step()
+        started = time.perf_counter()
+        for ema in emas.values():
+            ema.update(trainer.generator)
+        trainer.ema_seconds += time.perf_counter() - started  # not counted as training
+        return record
+
+    trainer.ema_seconds = 0.0
+
+    trainer.step = step_and_update
+    return emas
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="dcgan-mnist")
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--eval-at", default="1200")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ema", default="", help="decays of EMAs to score at the end")
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--out", default="benchmarks/digit_trials.jsonl")
+    args = parser.parse_args(argv)
+    minigan.set_num_threads(args.threads)
+    overrides = {}
+    for pair in args.set:
+        key, value = pair.split("=", 1)
+        overrides[key] = [float(v) for v in value.split(",")] if key == "betas" else _value(value)
+    eval_at = sorted(int(s) for s in args.eval_at.split(","))
+    config = recipe(args.recipe, seed=args.seed, steps=eval_at[-1], **overrides)
+    trainer = Trainer(config, out=None, quiet=True)
+    emas = _track_emas(trainer, [float(d) for d in args.ema.split(",")] if args.ema else [])
+    trained = 0.0
+    for steps in eval_at:
+        started = time.perf_counter()
+        trainer.fit(steps)
+        trained += time.perf_counter() - started - getattr(trainer, "ema_seconds", 0.0)
+        trainer.ema_seconds = 0.0
+        scores = trainer.evaluate(args.n)
+        record = {
+            "label": args.label, "set": overrides, "seed": args.seed, "steps": steps,
+            "threads": args.threads, "fd": round(scores["frechet_distance"], 2),
+            "classes": scores["classes_covered"],
+            "share_1": round(scores["class_histogram"][1], 4),
+            "train_s": round(trained, 1), "ms_per_step": round(1000 * trained / steps, 1),
+        }
+        for name, ema in emas.items() if steps == eval_at[-1] else ():
+            trainer.ema = ema
+            other = trainer.evaluate(args.n)
+            trainer.ema = None
+            record[f"fd_{name}"] = round(other["frechet_distance"], 2)
+            record[f"classes_{name}"] = other["classes_covered"]
+        print(json.dumps(record), flush=True)
+        with open(args.out, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
