@@ -6,7 +6,9 @@
 Each score is `minigan eval --n 5000`'s: `Trainer.evaluate(5000, seed=12345)` (the bundled
 classifier's Frechet distance against its 4,000 real training images, and the classes
 covered). One JSON line per evaluation point is appended to --out, with the training
-seconds so far (evaluation excluded) and the mean milliseconds per step. With --ema DECAYS, EMAs
+seconds so far (evaluation excluded), the mean milliseconds per step, and the mean CPU
+milliseconds per step (process time: with one thread, steadier than wall time on a shared
+machine). With --ema DECAYS, EMAs
 of G are kept beside the run and scored at the last point, with recomputed and with averaged
 batch-norm statistics.
 """
@@ -44,13 +46,14 @@ def _track_emas(trainer, decays: list[float]) -> dict:
 
     def step_and_update():
         record = step()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for ema in emas.values():
             ema.update(trainer.generator)
         trainer.ema_seconds += time.perf_counter() - started  # not counted as training
+        trainer.ema_cpu_seconds += time.process_time() - cpu_started
         return record
 
-    trainer.ema_seconds = 0.0
+    trainer.ema_seconds = trainer.ema_cpu_seconds = 0.0
 
     trainer.step = step_and_update
     return emas
@@ -77,11 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     config = recipe(args.recipe, seed=args.seed, steps=eval_at[-1], **overrides)
     trainer = Trainer(config, out=None, quiet=True)
     emas = _track_emas(trainer, [float(d) for d in args.ema.split(",")] if args.ema else [])
-    trained = 0.0
+    trained = cpu = 0.0
     for steps in eval_at:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         trainer.fit(steps)
-        trained += time.perf_counter() - started - getattr(trainer, "ema_seconds", 0.0)
+        cpu += time.process_time() - cpu_started - trainer.ema_cpu_seconds
+        trainer.ema_cpu_seconds = 0.0
+        trained += time.perf_counter() - started - trainer.ema_seconds
         trainer.ema_seconds = 0.0
         scores = trainer.evaluate(args.n)
         record = {
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             "classes": scores["classes_covered"],
             "share_1": round(scores["class_histogram"][1], 4),
             "train_s": round(trained, 1), "ms_per_step": round(1000 * trained / steps, 1),
+            "cpu_ms_per_step": round(1000 * cpu / steps, 1),
         }
         for name, ema in emas.items() if steps == eval_at[-1] else ():
             trainer.ema = ema
