@@ -103,18 +103,27 @@ def test_dropout2d_zeroes_whole_channels():
 # ----------------------------------------------------------------------------- gradients
 
 
+def away_from_threshold(name, x):
+    """softplus_beta jumps (by softplus(3)/2 - 1.5 = 0.024) where beta x = threshold, at
+    x = 1.5: keep a finite-difference step from crossing it."""
+    if name != "softplus_beta":
+        return x
+    return np.where(np.abs(x - 1.5) < 0.01, 1.6, x)
+
+
+
 @pytest.mark.parametrize("name", list(OPS))
 @given(data=st.data())
 def test_gradients(name, data):
     x = data.draw(arrays(data.draw(SHAPES), away_from_zero=0.01))  # elu, prelu: kink at 0
-    check_gradients(OPS[name][0], x, device=DEVICE)
+    check_gradients(OPS[name][0], away_from_threshold(name, x), device=DEVICE)
 
 
 @settings(max_examples=6)
 @pytest.mark.parametrize("name", list(OPS))
 @given(data=st.data())
 def test_double_gradients(name, data):
-    x = data.draw(arrays(data.draw(SHAPES), away_from_zero=0.01))
+    x = away_from_threshold(name, data.draw(arrays(data.draw(SHAPES), away_from_zero=0.01)))
     op = OPS[name][0]
     # squared, so that piecewise-linear parts (prelu) have a second derivative too
     check_double_gradients(lambda t: op(t) * op(t), x, device=DEVICE)

@@ -101,13 +101,21 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 class Softplus(Function):
-    """log(1 + exp(x)); its derivative is sigmoid(x)."""
+    """log(1 + exp(x)), and x itself where x > threshold (PyTorch's switch: there the two
+    differ by less than exp(-threshold)); its derivative is sigmoid(x), or 1 above the
+    threshold. The switch costs a graph node only when some x is above it."""
 
-    def forward(self, x):
-        return self.K.softplus(x)
+    def forward(self, x, threshold=math.inf):
+        y = self.K.softplus(x)
+        above = x > threshold
+        self.above = above if above.any() else None
+        return y if self.above is None else self.xp.where(above, x, y)
 
     def backward(self, g):
-        return g * sigmoid(self.inputs[0])
+        slope = sigmoid(self.inputs[0])
+        if self.above is not None:
+            slope = where(Tensor._wrap(self.above, self.backend), 1.0, slope)
+        return g * slope
 
 
 class LogSigmoid(Function):
@@ -123,11 +131,9 @@ class LogSigmoid(Function):
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, stable for every x; x itself where beta x > threshold,
     as in PyTorch (there the two differ by less than exp(-threshold) / beta)."""
-    scaled = input if beta == 1.0 else input * beta
-    out = Softplus.apply(scaled)
-    if beta != 1.0:
-        out = out * (1.0 / beta)
-    return where(scaled > threshold, input, out)
+    if beta == 1.0:
+        return Softplus.apply(input, threshold=float(threshold))
+    return Softplus.apply(input * beta, threshold=float(threshold)) * (1.0 / beta)
 
 
 def log_sigmoid(input: Tensor) -> Tensor:
