@@ -239,3 +239,37 @@ def test_errors_name_op_and_shapes():
         F.adaptive_avg_pool2d(x, (0, 2))
     with pytest.raises(ValueError, match="max_pool2d: kernel_size must be an int or a pair"):
         F.max_pool2d(x, 1.5)
+
+
+NEW_LAYERS = [
+    lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True),
+    lambda: nn.MaxPool2d(2, dilation=2, padding=1),
+    lambda: nn.AdaptiveAvgPool2d((3, 2)),
+    lambda: nn.GroupNorm(2, 4),
+    lambda: nn.LayerNorm((5, 6)),
+    lambda: nn.Upsample(scale_factor=1.5, mode="bilinear"),
+    lambda: nn.PixelShuffle(2),
+    lambda: nn.ReplicationPad2d((1, 2, 0, 1)),
+    lambda: nn.GELU(),
+    lambda: nn.ELU(),
+    lambda: nn.SiLU(),
+    lambda: nn.PReLU(4),
+]
+
+
+@pytest.mark.skipif("cpu" not in mg.available_devices(), reason="Numba is not installed")
+@pytest.mark.parametrize("make", NEW_LAYERS)
+def test_layers_float32_on_cpu_match_the_numpy_device(make):
+    """The cpu device runs its own kernels where it has them (conv2d under avg_pool2d, batch
+    norm under group_norm): float32 results and gradients agree with the reference."""
+    x = random_array(6, (2, 4, 5, 6), np.float32)
+    results = []
+    for device in ("numpy", "cpu"):
+        layer = make().to(device)
+        t = mg.tensor(x, device=device, requires_grad=True)
+        out = layer(t)
+        (out * out).sum().backward()
+        results.append((out.numpy(), t.grad.numpy()))
+    # float32 sums of at most ~60 values of O(1), in different orders: ~1e-6 relative
+    for mine, reference in zip(*results):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
