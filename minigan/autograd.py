@@ -91,7 +91,7 @@ class Function:
                     f"{cls.__name__}: tensors on different devices "
                     f"({first.device} and {other.device}); move one with .to(device)"
                 )
-        out = Tensor._wrap(ctx.forward(*[t.data for t in inputs], **params), ctx.backend)
+        out = Tensor._wrap(ctx.forward(*[t.array for t in inputs], **params), ctx.backend)
         if _grad_enabled and any(t.requires_grad for t in inputs):
             out.requires_grad = True
             out._ctx = ctx
@@ -126,25 +126,25 @@ class Function:
 class Tensor:
     """An n-dimensional array on a device, with an optional gradient."""
 
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_backend", "__weakref__")
+    __slots__ = ("array", "requires_grad", "grad", "_ctx", "_backend", "__weakref__")
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False, device=None, dtype=None):
         self._backend = _backend.get(device)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         is_array = isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")
         array = self._backend.asarray(data)
         if dtype is not None:
             array = array.astype(dtype, copy=False)
         elif array.dtype.kind == "f" and not (is_array and array.dtype in (np.float32, np.float64)):
             array = array.astype(np.float32)  # Python numbers and lists: float32 by default
-        self.data = array
+        self.array = array
         self.grad = None
         self._ctx = None
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.array.dtype.kind != "f":
             raise RuntimeError(
-                f"only floating-point tensors can require grad (got dtype {self.data.dtype})"
+                f"only floating-point tensors can require grad (got dtype {self.array.dtype})"
             )
         self.requires_grad = requires_grad
 
@@ -152,7 +152,7 @@ class Tensor:
     def _wrap(cls, array, backend) -> Tensor:
         """A Tensor over an existing backend array, no copy, no checks."""
         t = object.__new__(cls)
-        t.data = array
+        t.array = array
         t.grad = None
         t._ctx = None
         t._backend = backend
@@ -161,16 +161,26 @@ class Tensor:
 
     # ---- description
     @property
+    def data(self):
+        """The raw backend array, same as `.array` (this becomes a detached Tensor sharing
+        storage, as in PyTorch; new code writes `.array` for the raw array)."""
+        return self.array
+
+    @data.setter
+    def data(self, array) -> None:
+        self.array = array
+
+    @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self) -> str:
@@ -184,7 +194,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -197,7 +207,7 @@ class Tensor:
     # ---- conversion
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy from the GPU; shared memory on the CPU)."""
-        data = self.data
+        data = self.array
         return data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else data
 
     def __array__(self, dtype=None, copy=None):
@@ -211,7 +221,7 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.data, self._backend)
+        return Tensor._wrap(self.array, self._backend)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
@@ -224,7 +234,7 @@ class Tensor:
         target = _backend.get(device) if device is not None else self._backend
         if target is self._backend and (dtype is None or np.dtype(dtype) == self.dtype):
             return self
-        array = target.asarray(self.data if target is self._backend else self.numpy())
+        array = target.asarray(self.array if target is self._backend else self.numpy())
         if dtype is not None:
             array = array.astype(dtype)
         out = Tensor._wrap(array, target)
@@ -254,11 +264,11 @@ class Tensor:
                     "backward: grad can be implicit only for a scalar output, "
                     f"got shape {self.shape}"
                 )
-            grad = Tensor._wrap(self._backend.xp.ones_like(self.data), self._backend)
+            grad = Tensor._wrap(self._backend.xp.ones_like(self.array), self._backend)
         run_backward([self], [as_tensor(grad, self)], None, retain_graph, create_graph)
 
     def zero_(self) -> Tensor:
-        self.data[...] = 0
+        self.array[...] = 0
         return self
 
     # ---- arithmetic (each a Function below)
@@ -308,8 +318,8 @@ class Tensor:
 
     # comparisons: no gradient, boolean tensors
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(op(self.data, other), self._backend)
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor._wrap(op(self.array, other), self._backend)
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b)
@@ -371,7 +381,7 @@ class Tensor:
         return -Max.apply(-self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
     def argmax(self, axis=None):
-        return Tensor._wrap(self.data.argmax(axis=axis), self._backend)
+        return Tensor._wrap(self.array.argmax(axis=axis), self._backend)
 
     # ---- shape
     def reshape(self, *shape):
@@ -417,9 +427,9 @@ class Tensor:
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):
-            index = index.data
+            index = index.array
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
         return GetItem.apply(self, index=index)
 
 
@@ -564,7 +574,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError(
                     f"grad: grad_outputs can be implicit only for scalar outputs, got {out.shape}"
                 )
-            g = Tensor._wrap(out._backend.xp.ones_like(out.data), out._backend)
+            g = Tensor._wrap(out._backend.xp.ones_like(out.array), out._backend)
         filled.append(as_tensor(g, out))
     found = run_backward(outputs, filled, inputs, retain_graph, create_graph)
     result = []
@@ -709,7 +719,7 @@ class Abs(Function):
         return self.xp.abs(x)
 
     def backward(self, g):
-        sign = self.xp.sign(self.inputs[0].data)
+        sign = self.xp.sign(self.inputs[0].array)
         return g * Tensor._wrap(sign, self.backend)
 
 
@@ -721,7 +731,7 @@ class Clip(Function):
         return self.xp.clip(x, low, high)
 
     def backward(self, g):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = self.xp.ones(x.shape, dtype=x.dtype)
         if self.low is not None:
             inside *= x >= self.low
@@ -775,7 +785,7 @@ class Max(Function):
         return x.max(axis=axis, keepdims=keepdims)
 
     def backward(self, g):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         top = x.max(axis=self.axis, keepdims=True)
         mask = (x == top).astype(x.dtype)
         mask /= mask.sum(axis=self.axis, keepdims=True)
@@ -885,5 +895,5 @@ def stack(tensors, dim: int = 0) -> Tensor:
 def where(condition, a, b) -> Tensor:
     like = a if isinstance(a, Tensor) else b
     a, b = as_tensor(a, like), as_tensor(b, like)
-    condition = condition.data if isinstance(condition, Tensor) else condition
+    condition = condition.array if isinstance(condition, Tensor) else condition
     return Where.apply(a, b, condition=condition)

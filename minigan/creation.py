@@ -17,7 +17,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """A new tensor holding a copy of data (lists, numbers, arrays, tensors)."""
     if isinstance(data, Tensor):
         device = device or data.device
-        data = data.data if device == data.device else data.numpy()
+        data = data.array if device == data.device else data.numpy()
     if hasattr(data, "copy") and not isinstance(data, (list, tuple)):
         data = data.copy()
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)

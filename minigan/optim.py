@@ -4,7 +4,7 @@ The update math lives in kernels (kernels/reference/optim.py and its fast versio
 file does the bookkeeping around it, built for one kernel call per step:
 
 * At construction each param group's parameters are packed, per device and dtype, into one
-  contiguous flat array, and each Parameter's `.data` is rebound to a view of its slice.
+  contiguous flat array, and each Parameter's `.array` is rebound to a view of its slice.
   The optimizer's state (Adam's moments, momentum buffers) is flat in the same layout.
 * Each step copies the gradients into one flat gradient array and updates everything with a
   single kernel call per pack.
@@ -15,7 +15,7 @@ file does the bookkeeping around it, built for one kernel call per step:
 Rule: create the optimizer after `model.to(device)` / `.double()`. Moving the parameters
 afterwards replaces their arrays, which breaks the link to the flat buffer; step() then
 stops with an error that says so. (Replacing a parameter's array by one of the same shape,
-dtype and device, e.g. `p.data = p.data.clip(-c, c)`, is fine: the optimizer copies it back
+dtype and device, e.g. `p.array = p.array.clip(-c, c)`, is fine: the optimizer copies it back
 into its slot.)
 """
 
@@ -42,9 +42,9 @@ class _Pack:
         self.flat = xp.empty(start, dtype=params[0].dtype)
         self.views = []
         for p, where in zip(params, self.slices):
-            self.flat[where] = p.data.reshape(-1)
-            p.data = self.flat[where].reshape(p.shape)
-            self.views.append(p.data)
+            self.flat[where] = p.array.reshape(-1)
+            p.array = self.flat[where].reshape(p.shape)
+            self.views.append(p.array)
         self.grad = xp.zeros(start, dtype=self.flat.dtype)
         self.state: dict[str, object] = {}  # name -> flat array, created on first use
         self.steps = [0] * len(params)
@@ -58,18 +58,18 @@ class _Pack:
     def relink(self, optimizer_name: str, index_of) -> None:
         """Make sure every parameter still views its slot (see the module docstring)."""
         for k, p in enumerate(self.params):
-            if p.data is self.views[k]:
+            if p.array is self.views[k]:
                 continue
-            if (p._backend is not self.backend or p.data.dtype != self.flat.dtype
-                    or tuple(p.data.shape) != tuple(self.views[k].shape)):
+            if (p._backend is not self.backend or p.array.dtype != self.flat.dtype
+                    or tuple(p.array.shape) != tuple(self.views[k].shape)):
                 raise RuntimeError(
                     f"{optimizer_name}: parameter {index_of(p)} (shape {p.shape}) now lives "
                     f"on device {p.device} with dtype {p.dtype}, not on {self.backend.name} "
                     f"with {self.flat.dtype} as when the optimizer was created. Create the "
                     "optimizer after model.to(device) / model.double()."
                 )
-            self.views[k][...] = p.data
-            p.data = self.views[k]
+            self.views[k][...] = p.array
+            p.array = self.views[k]
 
 
 class Optimizer:
@@ -119,7 +119,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a .grad; closure, if given, recomputes the loss
@@ -143,7 +143,7 @@ class Optimizer:
                 if p.grad.shape != p.shape:
                     raise RuntimeError(f"{type(self).__name__}: gradient of shape "
                                        f"{p.grad.shape} for a parameter of shape {p.shape}")
-                pack.grad[where] = p.grad.data.reshape(-1)
+                pack.grad[where] = p.grad.array.reshape(-1)
         state = {name: pack.buffer(name) for name in self._state_names(group)}
         if all(has_grad) and len(set(pack.steps)) == 1:
             pack.steps = [pack.steps[0] + 1] * len(pack.steps)

@@ -214,4 +214,4 @@ def test_errors_name_op_and_shapes():
     with pytest.raises(ValueError, match="leaky_relu: negative_slope must be >= 0"):
         F.leaky_relu(x, -0.1)
     with pytest.raises(ValueError, match="activation: unknown activation kind"):
-        K.activation(x.data, "swish", 0.0)
+        K.activation(x.array, "swish", 0.0)

@@ -76,7 +76,7 @@ def test_generator_and_discriminator_gradients(upsample):
     d = _double(patch_discriminator(1, ndf=2, n_layers=1, generator=Generator(1)))
     for module in (g, d):  # N(0, 0.02) weights give tiny gradients: scale them up
         for p in module.parameters():
-            p.data *= 20.0
+            p.array *= 20.0
     x = random_array(3, (1, 1, 8, 8))
     check_gradients(g, x)
     check_double_gradients(lambda t: d(g(t)), x)  # what a gradient penalty through G needs

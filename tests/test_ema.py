@@ -35,7 +35,7 @@ def _closed_form(history, decay):
 
 def _set_weights(module, rng):
     for p in module.parameters():
-        p.data[...] = rng.normal(size=p.shape).astype(np.float32)
+        p.array[...] = rng.normal(size=p.shape).astype(np.float32)
 
 
 @pytest.mark.parametrize("batch_norm", ["recompute", "average"])
@@ -48,7 +48,7 @@ def test_average_after_k_updates_is_the_bias_corrected_closed_form(batch_norm):
         _set_weights(module, rng)
         for m in module.modules():  # buffers change too, as BN's running statistics do
             if isinstance(m, nn.BatchNorm1d):
-                m.running_mean.data[...] = rng.normal(size=4).astype(np.float32)
+                m.running_mean.array[...] = rng.normal(size=4).astype(np.float32)
         history.append(module.state_dict())
         ema.update(module)
         averaged = ema.averaged()

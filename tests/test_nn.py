@@ -164,11 +164,11 @@ def test_state_dict_round_trip_copies_in_place():
     source.train()
     source(tensor(random_array(0, (3, 1, 6, 6), np.float32)))  # move the running stats
     state = source.state_dict()
-    arrays_before = [p.data for p in target.parameters()] + [b.data for b in target.buffers()]
+    arrays_before = [p.array for p in target.parameters()] + [b.array for b in target.buffers()]
     result = target.load_state_dict(state)
     assert result.missing_keys == [] and result.unexpected_keys == []
     # the same array objects, now holding the source's values (optimizers keep views)
-    after = [p.data for p in target.parameters()] + [b.data for b in target.buffers()]
+    after = [p.array for p in target.parameters()] + [b.array for b in target.buffers()]
     assert all(a is b for a, b in zip(arrays_before, after))
     for key, value in target.state_dict().items():
         np.testing.assert_array_equal(value, state[key], err_msg=key)
@@ -178,7 +178,7 @@ def test_state_dict_round_trip_copies_in_place():
     np.testing.assert_array_equal(source(x).numpy(), target(x).numpy())
     # the state_dict is a snapshot: later training does not change it
     snapshot = source.state_dict()["0.weight"].copy()
-    source[0].weight.data[...] += 1
+    source[0].weight.array[...] += 1
     np.testing.assert_array_equal(state["0.weight"], snapshot)
 
 
@@ -223,8 +223,8 @@ def test_load_state_dict_strict_errors():
 
 def test_batch_norm_train_and_eval():
     layer = nn.BatchNorm2d(3, momentum=0.5, **F64)
-    layer.weight.data[...] = [1.0, 2.0, 3.0]
-    layer.bias.data[...] = [0.0, -1.0, 1.0]
+    layer.weight.array[...] = [1.0, 2.0, 3.0]
+    layer.bias.array[...] = [0.0, -1.0, 1.0]
     x = random_array(3, (4, 3, 2, 2)) * 2 + 1
     assert layer.training
     y = layer(tensor(x)).numpy()
@@ -481,10 +481,10 @@ def test_layer_gradients(name, make, shape):
     layer = make()
     names = [n for n, _ in layer.named_parameters()]
     for k, p in enumerate(layer.parameters()):  # not the init values: bias 0, scale 1
-        p.data[...] = random_array(10 + k, p.shape)
+        p.array[...] = random_array(10 + k, p.shape)
     if name == "batch_norm2d_eval":
-        layer.running_mean.data[...] = [0.5, -0.5]
-        layer.running_var.data[...] = [2.0, 0.5]
+        layer.running_mean.array[...] = [0.5, -0.5]
+        layer.running_var.array[...] = [2.0, 0.5]
     x = away_from_zero(random_array(1, shape))
     arrays = [x] + [p.numpy().copy() for p in layer.parameters()]
     check_gradients(lambda x, *ps: call_with(layer, names, x, *ps), *arrays, device=DEVICE)

@@ -197,7 +197,7 @@ def test_packing_keeps_parameter_views_live():
     opt = optim.SGD(model.parameters(), lr=0.5)
     flat = opt._packs[0][0].flat
     for p, values in zip(model.parameters(), before):
-        assert np.shares_memory(p.data, flat)
+        assert np.shares_memory(p.array, flat)
         np.testing.assert_array_equal(p.numpy(), values)  # packing keeps the values
     x = mg.tensor(random_array(0, (6, 3), np.float32), device=DEVICE)
     model(x).sum().backward()
@@ -214,11 +214,11 @@ def test_packing_keeps_parameter_views_live():
     model.load_state_dict(state)
     assert not flat.any()
     # replacing an array by one of the same kind is adopted back into the flat buffer
-    model[0].weight.data = model[0].weight.data + 1.0
+    model[0].weight.array = model[0].weight.array + 1.0
     model.zero_grad()
     model(x).sum().backward()
     opt.step()
-    assert np.shares_memory(model[0].weight.data, flat)
+    assert np.shares_memory(model[0].weight.array, flat)
 
 
 def test_moving_parameters_after_creation_is_reported():

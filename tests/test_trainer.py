@@ -78,7 +78,7 @@ def test_divergence_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
     before = (tmp_path / "checkpoints" / "step_000002.npz").read_bytes()
     weights = _weights(trainer)
     first = next(iter(trainer.discriminator.parameters()))
-    first.data[...] = np.nan  # poison D: its loss becomes NaN
+    first.array[...] = np.nan  # poison D: its loss becomes NaN
     with pytest.raises(TrainingDiverged, match=r"step 3: the discriminator loss is nan"):
         trainer.fit(steps=4)
     assert (tmp_path / "checkpoints" / "step_000002.npz").read_bytes() == before

@@ -34,10 +34,10 @@ __all__ = [
 def _activation_input_grad(fn: Function, g: Tensor, y: Tensor, kind: str, slope: float):
     """dL/d(pre-activation) from dL/dy and the output y, shared by Activation and BiasAct."""
     if not is_grad_enabled():
-        return Tensor._wrap(fn.K.activation_grad(g.data, y.data, kind, slope), fn.backend)
+        return Tensor._wrap(fn.K.activation_grad(g.array, y.array, kind, slope), fn.backend)
     if kind in ("relu", "leaky_relu"):
         # piecewise linear: the derivative is a constant mask (its own derivative is zero)
-        mask = fn.xp.where(y.data > 0, 1.0, slope if kind == "leaky_relu" else 0.0)
+        mask = fn.xp.where(y.array > 0, 1.0, slope if kind == "leaky_relu" else 0.0)
         return g * Tensor._wrap(mask.astype(y.dtype), fn.backend)
     if kind == "tanh":
         return g * (1.0 - y * y)

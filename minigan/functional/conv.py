@@ -118,16 +118,16 @@ class Linear(Function):
             return tuple(grads)
         if len(need) == 3 and need[2] and self.kind != "none":
             # the activation's gradient and the bias gradient (its column sums) in one pass
-            gz, gbias = self.K.activation_grad_bias(g.data, self.output.data, self.kind,
+            gz, gbias = self.K.activation_grad_bias(g.array, self.output.array, self.kind,
                                                     self.slope)
         else:
             gz, gbias = _activation_input_grad(self, g, self.output, self.kind,
-                                               self.slope).data, None
+                                               self.slope).array, None
             if len(need) == 3 and need[2]:
                 gbias = gz.sum(axis=0)
         matmul = self.K.matmul
-        arrays = [matmul(gz, w.data) if need[0] else None,
-                  matmul(gz.T, x.data) if need[1] else None]
+        arrays = [matmul(gz, w.array) if need[0] else None,
+                  matmul(gz.T, x.array) if need[1] else None]
         if len(need) == 3:
             arrays.append(gbias)
         return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)

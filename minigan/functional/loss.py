@@ -166,7 +166,7 @@ class BinaryCrossEntropy(Function):
             gp = g * (p - target) / ((1.0 - p) * p).clip(min=BCE_EPSILON)
         if self.needs_input_grad[1]:
             # d/dt = log(1 - p) - log(p); as Tensor ops only where they are finite
-            if bool(((p.data > 0) & (p.data < 1)).all()):
+            if bool(((p.array > 0) & (p.array < 1)).all()):
                 gt = g * ((1.0 - p).log() - p.log())
             else:
                 gt = g * Tensor._wrap(self.log_q - self.log_p, self.backend)
@@ -180,7 +180,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, 
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     target = _target_like(target, input, op)
-    if bool(((input.data < 0) | (input.data > 1)).any()):
+    if bool(((input.array < 0) | (input.array > 1)).any()):
         raise ValueError(f"{op}: input values must be probabilities in [0, 1]")
     loss = BinaryCrossEntropy.apply(input, target)
     return _reduce(_apply_weight(loss, weight, op), reduction)
@@ -235,7 +235,7 @@ def _class_indices(target, input: Tensor, op: str, ignore_index: int = -100):
     """target as an integer index array of shape (N, d1, ...) for input (N, C, d1, ...);
     entries equal to ignore_index may lie outside [0, C)."""
     backend = input._backend
-    indices = target.data if isinstance(target, Tensor) else backend.asarray(target)
+    indices = target.array if isinstance(target, Tensor) else backend.asarray(target)
     expected = input.shape[:1] + input.shape[2:]
     if indices.dtype.kind not in "iu":
         raise ValueError(f"{op}: target must hold integer class indices, got dtype {indices.dtype}")
@@ -259,7 +259,7 @@ def _class_weight(weight, input: Tensor, op: str):
     xp, classes = input._backend.xp, input.shape[1]
     if weight is None:
         return xp.ones(classes, dtype=input.dtype)
-    array = weight.data if isinstance(weight, Tensor) else input._backend.asarray(weight)
+    array = weight.array if isinstance(weight, Tensor) else input._backend.asarray(weight)
     if tuple(array.shape) != (classes,):
         raise ValueError(f"{op}: weight must have one value per class, shape ({classes},), "
                          f"got {tuple(array.shape)}")
@@ -324,7 +324,7 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None,
     class_weight = _class_weight(weight, input, op)
     per_class = Tensor._wrap(class_weight.reshape((1, -1) + (1,) * (input.ndim - 2)),
                              input._backend)
-    target_array = target.data if isinstance(target, Tensor) else None
+    target_array = target.array if isinstance(target, Tensor) else None
     if target_array is None:
         target_array = input._backend.asarray(target)
     if target_array.dtype.kind == "f":  # class probabilities

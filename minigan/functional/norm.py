@@ -64,17 +64,17 @@ class BatchNormTrain(Function):
         weight, _ = _split_affine(self.inputs[1:], self.has_weight, self.has_bias)
         axes = _reduce_axes(x.ndim)
         if not is_grad_enabled():
-            w = None if weight is None else weight.data
+            w = None if weight is None else weight.array
             if self.kind == "none":
                 gx, gweight, gbias = self.K.batch_norm_backward(
-                    g.data, x.data, w, self.mean, self.var, self.eps)
+                    g.array, x.array, w, self.mean, self.var, self.eps)
             else:
                 gx, gweight, gbias = self.K.batch_norm_act_backward(
-                    g.data, self.output.data, x.data, w, self.mean, self.var, self.eps,
+                    g.array, self.output.array, x.array, w, self.mean, self.var, self.eps,
                     self.kind, self.slope)
             if gbias is None and self.has_bias:  # the kernel leaves it out without weight
                 gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
-                gbias = gz.data.sum(axis=axes)
+                gbias = gz.array.sum(axis=axes)
             gx, gweight, gbias = (
                 None if a is None else Tensor._wrap(a, self.backend) for a in (gx, gweight, gbias)
             )
@@ -161,7 +161,7 @@ def _normalize(x, weight, bias, training, mean=None, var=None, eps=1e-5, kind="n
 def _update_running(running: Tensor | None, batch_value, momentum: float) -> None:
     """running <- (1 - momentum) running + momentum batch_value, in place (no graph)."""
     if running is not None:
-        running.data[...] = (1 - momentum) * running.data + momentum * batch_value
+        running.array[...] = (1 - momentum) * running.array + momentum * batch_value
 
 
 def batch_norm(
@@ -218,7 +218,7 @@ def batch_norm_act(
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when not training")
-    y, _ = _normalize(input, weight, bias, False, running_mean.data, running_var.data, eps,
+    y, _ = _normalize(input, weight, bias, False, running_mean.array, running_var.array, eps,
                       kind=kind, slope=float(slope))
     return y
 
@@ -274,7 +274,7 @@ def instance_norm(
                 "is False"
             )
         xp = input._backend.xp
-        mean, var = xp.tile(running_mean.data, n), xp.tile(running_var.data, n)
+        mean, var = xp.tile(running_mean.array, n), xp.tile(running_var.array, n)
         y, _ = _normalize(folded, weight, bias, False, mean, var, eps)
     return y.reshape(input.shape)
 

@@ -124,7 +124,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     x = _as_4d(input)
     n, c, h, w = x.shape
     backend = x._backend
-    indices = backend.K.max_pool2d_indices(x.data, kernel, stride, padding, dilation,
+    indices = backend.K.max_pool2d_indices(x.array, kernel, stride, padding, dilation,
                                            out_size)
     # the flat position of each maximum in the whole tensor, then one gather
     planes = backend.xp.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)

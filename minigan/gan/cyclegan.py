@@ -57,7 +57,7 @@ class HistoryPool:
         if self.size == 0:
             return images
         chosen = []
-        for image in images.data:
+        for image in images.array:
             if len(self.images) < self.size:
                 self.images.append(image.copy())
                 chosen.append(image)

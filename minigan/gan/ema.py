@@ -50,7 +50,7 @@ def _averaged_entries(module: nn.Module, batch_norm: str) -> dict:
     out = dict(module.named_parameters())
     if batch_norm == "average":
         out.update((name, b) for name, b in module.named_buffers()
-                   if b is not None and np.issubdtype(b.data.dtype, np.floating))
+                   if b is not None and np.issubdtype(b.array.dtype, np.floating))
     return out
 
 
@@ -71,14 +71,14 @@ class GeneratorEMA:
         self.decay = float(decay)
         self.batch_norm = batch_norm
         self.steps = 0
-        self.shadow = {name: t.data * 0
+        self.shadow = {name: t.array * 0
                        for name, t in _averaged_entries(module, batch_norm).items()}
 
     def update(self, module: nn.Module) -> None:
         entries = _averaged_entries(module, self.batch_norm)
         for name, shadow in self.shadow.items():
             shadow *= self.decay
-            shadow += (1.0 - self.decay) * entries[name].data
+            shadow += (1.0 - self.decay) * entries[name].array
         self.steps += 1
 
     def averaged(self) -> dict:
@@ -100,17 +100,17 @@ class GeneratorEMA:
             yield module
             return
         entries = _tensors(module)
-        live = {name: t.data.copy() for name, t in entries.items()}
+        live = {name: t.array.copy() for name, t in entries.items()}
         was_training = module.training
         try:
             for name, value in averaged.items():
-                entries[name].data[...] = value
+                entries[name].array[...] = value
             if self.batch_norm == "recompute":
                 recompute_batch_norm_stats(module, make_input)
             yield module
         finally:
             for name, value in live.items():
-                entries[name].data[...] = value
+                entries[name].array[...] = value
             module.train(was_training)
 
     def state_dict(self) -> dict:

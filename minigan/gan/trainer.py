@@ -151,7 +151,7 @@ class Trainer:
             self.optimizer_d.step()
             if c.weight_clip > 0:
                 for p in D.parameters():
-                    p.data[...] = clip_weights(p.data, c.weight_clip)
+                    p.array[...] = clip_weights(p.array, c.weight_clip)
 
         # D's weights are frozen for the G step: backward then skips their gradients
         # (which the G step would throw away) and only flows through D to x_fake.
@@ -201,7 +201,7 @@ class Trainer:
         total = 0.0
         for p in parameters:
             if p.grad is not None:
-                total += float((p.grad.data.astype(np.float64) ** 2).sum())
+                total += float((p.grad.array.astype(np.float64) ** 2).sum())
         norm = math.sqrt(total)
         if not math.isfinite(norm):
             raise TrainingDiverged(

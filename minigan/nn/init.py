@@ -17,7 +17,7 @@ from ..random import Generator, resolve
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = t._backend.asarray(values)
+    t.array[...] = t._backend.asarray(values)
     return t
 
 
@@ -68,7 +68,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    t.data[...] = val
+    t.array[...] = val
     return t
 
 

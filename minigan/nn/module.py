@@ -215,7 +215,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.data), p._backend)
+                p.grad = Tensor._wrap(p._backend.xp.zeros_like(p.array), p._backend)
 
     # ---- state
     def _state_entries(self, prefix: str = ""):
@@ -273,7 +273,7 @@ class Module:
             )
         for key, value in values.items():
             t = own[key]
-            t.data[...] = t._backend.asarray(value)
+            t.array[...] = t._backend.asarray(value)
         return IncompatibleKeys(missing, unexpected)
 
     # ---- devices and dtypes
@@ -287,13 +287,13 @@ class Module:
         target = _backend.get(device) if device is not None else None
         for t in list(self.parameters()) + list(self.buffers()):
             b = target or t._backend
-            array = t.data
+            array = t.array
             if b is not t._backend:
                 array = b.asarray(t.numpy())
             if dtype is not None and array.dtype.kind == "f" and array.dtype != np.dtype(dtype):
                 array = array.astype(dtype)
-            if array is not t.data or b is not t._backend:
-                t.data, t._backend = array, b
+            if array is not t.array or b is not t._backend:
+                t.array, t._backend = array, b
                 if t.grad is not None:
                     t.grad = t.grad.to(b, dtype=array.dtype)
         return self
