@@ -15,8 +15,13 @@ import minigan.functional as F
 import minigan.nn as nn
 from minigan.kernels import reference as K
 from tests.gradcheck import check_double_gradients, check_gradients
-from tests.strategies import arrays, random_array, seeds
+from tests.strategies import DTYPES, LAYOUTS, arrays, in_layout, random_array, seeds
 from tests.torch_compare import compare_with_torch, devices, torch_or_skip
+
+try:
+    from tests.test_cpu_kernels import parallel_from
+except ImportError:  # no Numba: the cpu kernel test below is skipped
+    parallel_from = None
 
 DEVICE = "numpy"
 SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, max_side=3)
@@ -51,6 +56,22 @@ def test_erf_kernel_is_math_erf():
     np.testing.assert_array_equal(K.erf(x), [math.erf(v) for v in x])
     assert K.erf(x.astype(np.float32)).dtype == np.float32
     assert K.erf(np.float64(0.5)).shape == ()
+
+
+@pytest.mark.skipif("cpu" not in mg.available_devices(), reason="Numba is not installed")
+@given(st.sampled_from([(5, 7), (2, 3, 2, 3), (), (0, 2)]), seeds(), DTYPES, LAYOUTS,
+       st.booleans())
+def test_erf_cpu_kernel_matches_reference(shape, seed, dtype, layout, parallel):
+    from minigan.kernels import cpu
+
+    x = in_layout(random_array(seed, shape, dtype, scale=2.0), layout)
+    with parallel_from(1 if parallel else 1 << 62):
+        y = cpu.erf(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    # libm's erf (float64) is within an ulp of correctly rounded and erff (float32) within
+    # two; the reference rounds math.erf's float64 result: allow 2 ulps of the result
+    spacing = np.spacing(np.abs(K.erf(x))).astype(np.float64)
+    assert np.all(np.abs(y.astype(np.float64) - K.erf(x)) <= 2 * spacing)
 
 
 @pytest.mark.parametrize("name", list(OPS))
