@@ -160,3 +160,18 @@ def test_containers_follow_to_train_and_eval():
 def test_empty_reprs():
     assert repr(nn.ModuleList()) == "ModuleList()"
     assert repr(nn.ModuleDict()) == "ModuleDict()"
+
+
+def test_reassigned_submodule_or_parameter_keeps_its_place():
+    torch = torch_or_skip()
+
+    def build(lib, ours):
+        model = lib.Module()
+        model.first, model.second = lib.Linear(2, 2), lib.Linear(2, 2)
+        model.first = lib.Linear(2, 2)  # replaced, not moved to the end
+        model.scale, model.shift = (lib.Parameter(mg.ones(1) if ours else torch.ones(1))
+                                    for _ in range(2))
+        model.scale = lib.Parameter(mg.zeros(1) if ours else torch.zeros(1))
+        return model
+
+    assert list(build(nn, True).state_dict()) == list(build(torch.nn, False).state_dict())

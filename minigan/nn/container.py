@@ -51,8 +51,7 @@ class ModuleList(Module):
         return self._modules[self._key(index)]
 
     def __setitem__(self, index, module: Module) -> None:
-        # in place: add_module would move the key to the end of the order
-        self._modules[self._key(index)] = _check_module(module, "ModuleList")
+        self.add_module(self._key(index), _check_module(module, "ModuleList"))
 
     def __delitem__(self, index) -> None:
         modules = list(self._modules.values())
@@ -141,11 +140,7 @@ class ModuleDict(Module):
             raise TypeError(f"ModuleDict: keys must be strings, got {type(key).__name__}")
         if "." in key or key == "":
             raise KeyError(f"ModuleDict: key {key!r} must be a non-empty name without '.'")
-        module = _check_module(module, "ModuleDict")
-        if key in self._modules:
-            self._modules[key] = module  # a replaced key keeps its place, as in a dict
-        else:
-            self.add_module(key, module)
+        self.add_module(key, _check_module(module, "ModuleDict"))  # a replaced key keeps its place
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]

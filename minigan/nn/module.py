@@ -61,11 +61,14 @@ class Module:
                 f"first in {type(self).__name__}.__init__)"
             )
         params, buffers, modules = self._parameters, self._buffers, self._modules
+        # a name reassigned in the same registry keeps its place (PyTorch's state_dict order)
         if isinstance(value, Parameter):
-            self._forget(name)
+            if name not in params:
+                self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in modules:
+                self._forget(name)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -133,7 +136,8 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None")
-        self._forget(name)
+        if name not in self._modules:
+            self._forget(name)
         self._modules[name] = module
 
     # ---- walking the tree
