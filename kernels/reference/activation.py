@@ -1,4 +1,5 @@
-"""Reference activation kernels: relu, leaky relu, tanh, sigmoid, softplus, log-sigmoid, erf.
+"""Reference activation kernels: relu, leaky relu, tanh, sigmoid, softplus, log-sigmoid,
+erf, and maxout (with the gather and scatter of its gradients).
 
 `activation` and `activation_grad` share one `kind` switch so a layer can fuse its bias and
 activation into one pass (`bias_activation`). The gradient is computed from the OUTPUT y:
@@ -21,6 +22,9 @@ __all__ = [
     "bias_activation",
     "erf",
     "log_sigmoid",
+    "maxout",
+    "maxout_gather",
+    "maxout_scatter",
     "softplus",
 ]
 
@@ -109,3 +113,43 @@ def erf(x):
 
         return cupyx.scipy.special.erf(x)
     return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+
+
+def maxout(x, pieces: int):
+    """Maxout (Goodfellow et al. 2013): x (N, C * pieces) is read as (N, C, pieces), the
+    layout of torch's x.view(N, C, pieces) and of Blocks' Maxout brick; returns
+    (y, index): y[n, c] = max_k x[n, c, k] and the piece that won (the first on ties)."""
+    xp = array_module(x)
+    n, width = x.shape
+    grouped = x.reshape(n, width // pieces, pieces)
+    # a loop over the few pieces, each step on whole (N, C) slices: argmax along a short
+    # last axis walks it element by element and is several times slower
+    best, index = grouped[:, :, 0].copy(), xp.zeros((n, width // pieces), dtype=xp.int64)
+    for k in range(1, pieces):
+        better = grouped[:, :, k] > best
+        best[better] = grouped[:, :, k][better]
+        index[better] = k
+    return best, index
+
+
+def maxout_gather(x, index):
+    """y[n, c] = x[n, c * pieces + index[n, c]]: the piece `index` chose, of each group."""
+    xp = array_module(x)
+    n, channels = index.shape
+    pieces = x.shape[1] // channels
+    grouped = x.reshape(n, channels, pieces)
+    out = xp.zeros((n, channels), dtype=x.dtype)
+    for k in range(pieces):
+        xp.copyto(out, grouped[:, :, k], where=index == k)
+    return out
+
+
+def maxout_scatter(gy, index, pieces: int):
+    """The adjoint of maxout_gather: gy[n, c] placed at piece index[n, c] of group c, zeros
+    elsewhere; shape (N, C * pieces)."""
+    xp = array_module(gy)
+    n, channels = gy.shape
+    out = xp.zeros((n, channels, pieces), dtype=gy.dtype)
+    for k in range(pieces):
+        out[:, :, k] = xp.where(index == k, gy, 0)
+    return out.reshape(n, channels * pieces)

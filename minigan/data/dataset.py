@@ -24,8 +24,13 @@ DIGITS8X8_FILE = DATA_DIR / "digits_8x8.npz"
 # A points dataset is one fixed draw, so every run of a toy experiment sees the same data.
 POINTS_PER_DATASET = 20_000
 POINTS_SEED = 0
+# The same mixtures at the size PacGAN trained on (Lin et al. 2018, released code
+# synthetic_data_experiments/2DGrid_GAN&PacGAN/config.py: num_sample = 100000), for the
+# paper-protocol recipes; the smaller default draw above keeps the quick recipes' start fast.
+PAPER_POINTS = 100_000
+PAPER_SIZED = {"ring8-100k": "ring8", "grid25-100k": "grid25"}
 
-BUILTIN = ("mnist5k", "digits8x8") + tuple(MIXTURES)
+BUILTIN = ("mnist5k", "digits8x8") + tuple(MIXTURES) + tuple(PAPER_SIZED)
 ALIASES = {"mnist-bundled": "mnist5k"}
 
 
@@ -134,8 +139,9 @@ def _load_builtin(name: str, image_size, channels) -> Dataset:
         images = np.rint(images.astype(np.float32) * (255.0 / 16.0)).astype(np.uint8)
         x = images_to_float(images, image_size, channels)
         return Dataset(x, labels.astype(np.int64), "images", name, classes=digits)
-    mixture = MIXTURES[name]
-    points = sample_mixture(name, POINTS_PER_DATASET, Generator(POINTS_SEED))
+    count = PAPER_POINTS if name in PAPER_SIZED else POINTS_PER_DATASET
+    mixture = MIXTURES[PAPER_SIZED.get(name, name)]
+    points = sample_mixture(mixture.name, count, Generator(POINTS_SEED))
     return Dataset(points, None, "points", name, mixture.modes, mixture.std)
 
 
@@ -145,7 +151,8 @@ def load_dataset(
     """A Dataset from a built-in name or a path.
 
     Built-in names: "mnist5k" (alias "mnist-bundled"), "digits8x8", and the toy mixtures
-    "ring8", "grid25", "8gaussians", "25gaussians", "swissroll".
+    "ring8", "grid25", "8gaussians", "25gaussians", "swissroll" (20,000 points each), and
+    "ring8-100k", "grid25-100k" (PacGAN's training-set size).
     Paths: an IDX images file (raw or .gz; labels are read from the matching
     *-labels-idx1-ubyte file beside it), a directory holding train-images-idx3-ubyte[.gz],
     a directory of PNG/JPEG images (class subfolders give labels), or an .npz with "x" or

@@ -1,4 +1,4 @@
-"""Activation ops: relu, leaky_relu, tanh, sigmoid, softplus, log_sigmoid and the fused
+"""Activation ops: relu, leaky_relu, tanh, sigmoid, softplus, log_sigmoid, maxout and the fused
 bias + activation (`bias_act`) that linear and conv layers use as their epilogue; elu,
 gelu, silu and prelu composed of those and of the primitive ops.
 
@@ -22,6 +22,7 @@ __all__ = [
     "leaky_relu",
     "log_sigmoid",
     "logsigmoid",
+    "maxout",
     "prelu",
     "relu",
     "sigmoid",
@@ -219,3 +220,56 @@ def bias_act(input: Tensor, bias: Tensor | None, kind: str, slope: float = 0.0) 
             f"(input {input.shape}, bias {bias.shape})"
         )
     return BiasAct.apply(input, bias, kind=kind, slope=float(slope))
+
+
+# ----------------------------------------------------------------------------- maxout
+#
+# maxout picks one piece per group; its gradient puts g back at the chosen piece (a scatter),
+# and the scatter's adjoint is the same pick again (a gather). The choice is a constant of
+# the forward pass (piecewise linear: its derivative is zero almost everywhere), so the pair
+# MaxoutGather / MaxoutScatter differentiate each other to any order.
+
+
+class MaxoutGather(Function):
+    """y[n, c] = x[n, c * pieces + index[n, c]] for a fixed index (N, C)."""
+
+    def forward(self, x, index):
+        self.index, self.pieces = index, x.shape[1] // index.shape[1]
+        return self.K.maxout_gather(x, index)
+
+    def backward(self, g):
+        return MaxoutScatter.apply(g, index=self.index, pieces=self.pieces)
+
+
+class MaxoutScatter(Function):
+    """g (N, C) placed at the pieces a fixed index chose, zeros elsewhere: (N, C * pieces)."""
+
+    def forward(self, g, index, pieces):
+        self.index = index
+        return self.K.maxout_scatter(g, index, pieces)
+
+    def backward(self, gg):
+        return MaxoutGather.apply(gg, index=self.index)
+
+
+class Maxout(Function):
+    """y[n, c] = max over k of x[n, c * pieces + k]; the winning piece gets the gradient."""
+
+    def forward(self, x, pieces):
+        y, self.index = self.K.maxout(x, pieces)
+        self.pieces = pieces
+        return y
+
+    def backward(self, g):
+        return MaxoutScatter.apply(g, index=self.index, pieces=self.pieces)
+
+
+def maxout(input: Tensor, pieces: int) -> Tensor:
+    """Maxout over groups of `pieces` consecutive features of a (N, C * pieces) input:
+    (N, C), as torch's input.view(N, C, pieces).amax(-1) (Goodfellow et al. 2013)."""
+    if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
+        raise ValueError(f"maxout: pieces must be a positive int, got {pieces!r}")
+    if input.ndim != 2 or input.shape[1] % pieces != 0:
+        raise ValueError(f"maxout: input must be (N, C * pieces) with pieces={pieces}, got "
+                         f"{input.shape}")
+    return Maxout.apply(input, pieces=pieces)

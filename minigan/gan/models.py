@@ -54,6 +54,50 @@ def mlp_discriminator(in_dim: int, hidden: int, layers: int, slope: float = 0.2,
     return nn.Sequential(*parts)
 
 
+# PacGAN (Lin et al. 2018), released code fjxmlzn/PacGAN, synthetic_data_experiments/
+# 2DGrid_GAN&PacGAN/config.py and pacgan_task.py: the 2-D mixtures' networks.
+PACGAN_D_HIDDEN = 200  # config.py: disc_hidden_size
+PACGAN_D_PIECES = 5  # config.py: disc_maxout_pieces
+PACGAN_D_LAYERS = 3  # pacgan_task.py: three LinearMaxout bricks, then a Linear to 1
+PACGAN_BN_MOMENTUM = 0.05  # pacgan_task.py: population statistics m * 0.05 + p * 0.95
+
+
+def pacgan_generator(z_dim: int, out_dim: int, hidden: int = 400, layers: int = 4,
+                     generator: Generator | None = None) -> nn.Module:
+    """PacGAN's 2-D generator: z -> [Linear (no bias) + BatchNorm + ReLU] x layers ->
+    Linear (with bias). Paper: z_dim 2, hidden 400, 4 layers."""
+    parts, width = [], z_dim
+    for _ in range(layers):
+        parts += [nn.Linear(width, hidden, bias=False, generator=generator),
+                  nn.BatchNorm1d(hidden, momentum=PACGAN_BN_MOMENTUM), nn.ReLU()]
+        width = hidden
+    parts.append(nn.Linear(width, out_dim, generator=generator))
+    return nn.Sequential(*parts)
+
+
+def pacgan_discriminator(in_dim: int, hidden: int = PACGAN_D_HIDDEN,
+                         pieces: int = PACGAN_D_PIECES, layers: int = PACGAN_D_LAYERS,
+                         generator: Generator | None = None) -> nn.Module:
+    """PacGAN's 2-D discriminator: x (the m packed samples, in_dim = 2 m) -> [Maxout(hidden,
+    pieces)] x layers -> Linear -> one logit. No batch norm, no dropout."""
+    parts, width = [], in_dim
+    for _ in range(layers):
+        parts.append(nn.Maxout(width, hidden, pieces, generator=generator))
+        width = hidden
+    parts.append(nn.Linear(width, 1, generator=generator))
+    return nn.Sequential(*parts)
+
+
+def pacgan_init(module: nn.Module, generator: Generator) -> None:
+    """pacgan_task.py: weights_init IsotropicGaussian(0.02), biases Constant(0); Blocks'
+    BatchNormalization starts at scale 1, shift 0 (the layer's own default)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Maxout)):
+            nn.init.normal_(layer.weight, 0.0, 0.02, generator=generator)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
 # ----------------------------------------------------------------------------- DCGANs
 
 
@@ -160,6 +204,16 @@ def build_models(config, sample_shape: tuple, generator: Generator):
                           generator=generator)
         d = mlp_discriminator(out_dim * pack, config.hidden, config.layers, generator=generator)
         return g, d
+    if kind == "pacgan":
+        if len(sample_shape) != 1:
+            raise ValueError(f"model 'pacgan' needs points (N, D), got samples of shape "
+                             f"{sample_shape}")
+        g = pacgan_generator(config.z_dim, sample_shape[0], config.hidden, config.layers,
+                             generator=generator)
+        d = pacgan_discriminator(sample_shape[0] * pack, generator=generator)
+        pacgan_init(g, generator)
+        pacgan_init(d, generator)
+        return g, d
     if len(sample_shape) != 3:
         raise ValueError(f"model {kind!r} needs image data; this data has samples of shape "
                          f"{sample_shape}")
@@ -176,7 +230,7 @@ def build_models(config, sample_shape: tuple, generator: Generator):
         d = dcgan_discriminator(height, channels * pack, batch_norm=config.batch_norm_d,
                                 generator=generator)
     else:
-        raise ValueError(f"unknown model {kind!r}: expected mlp, dcgan28 or dcgan")
+        raise ValueError(f"unknown model {kind!r}: expected mlp, pacgan, dcgan28 or dcgan")
     dcgan_init(g, generator)
     dcgan_init(d, generator)
     return g, d

@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 class TrainConfig:
     name: str = "dcgan-mnist"
     data: str = "mnist5k"
-    model: str = "dcgan28"  # mlp | dcgan28 | dcgan
+    model: str = "dcgan28"  # mlp | pacgan | dcgan28 | dcgan
     z_dim: int = 100
     hidden: int = 128  # mlp width
     layers: int = 2  # mlp hidden layers
@@ -91,8 +91,8 @@ class TrainConfig:
         checks = [
             (self.objective in OBJECTIVE_NAMES,
              f"objective must be one of {', '.join(OBJECTIVE_NAMES)}, got {self.objective!r}"),
-            (self.model in ("mlp", "dcgan28", "dcgan"),
-             f"model must be mlp, dcgan28 or dcgan, got {self.model!r}"),
+            (self.model in ("mlp", "pacgan", "dcgan28", "dcgan"),
+             f"model must be mlp, pacgan, dcgan28 or dcgan, got {self.model!r}"),
             (self.optimizer in ("adam", "rmsprop"),
              f"optimizer must be adam or rmsprop, got {self.optimizer!r}"),
             (self.lr_schedule in ("constant", "linear"),
@@ -195,6 +195,22 @@ def _cyclegan_28(**extra) -> dict:
     return base
 
 
+def _pacgan_paper(**extra) -> dict:
+    # PacGAN (Lin et al. 2018), released code fjxmlzn/PacGAN, synthetic_data_experiments/
+    # 2DGrid_GAN&PacGAN/config.py (2DRing_GAN&PacGAN/config.py the same but for the data):
+    # G 2-d N(0, 1) noise -> 4 x 400 Linear (no bias) + BatchNorm + ReLU -> 2; D 3 maxout
+    # layers of 200 units, 5 pieces -> 1 (models.py, "pacgan"); N(0, 0.02) weights, zero
+    # biases; Adam lr 1e-4, beta1 0.8; 100 discriminator inputs per batch (each packs m
+    # samples, so G draws 100 m: see PACKED_BATCH); 100,000 training points; 400 epochs of
+    # 1,000 iterations = 400k iterations; D loss softplus(-D(x)) + softplus(D(G(z))), G loss
+    # softplus(-D(G(z))) (pacgan/bricks.py), i.e. the non-saturating objective.
+    base = dict(model="pacgan", z_dim=2, hidden=400, layers=4, objective="non_saturating",
+                batch_size=100, lr_g=1e-4, lr_d=1e-4, betas=(0.8, 0.999), steps=400_000,
+                log_every=100, sample_every=10_000, checkpoint_every=5_000, n_samples=2500)
+    base.update(extra)
+    return base
+
+
 RECIPES: dict[str, dict] = {
     # Goodfellow et al. 2014 GAN with the non-saturating generator loss on 8 Gaussians.
     "mlp-ring8": _mlp_2d(name="mlp-ring8", data="ring8"),
@@ -209,6 +225,10 @@ RECIPES: dict[str, dict] = {
                               betas=(0.0, 0.9), steps=4000),
     # PacGAN (Lin et al. 2018): the GAN above with the discriminator seeing 2 packed samples.
     "pacgan-grid25": _mlp_2d(name="pacgan-grid25", data="grid25", pack=2, steps=4000),
+    # PacGAN's Table 1 rows under the paper's own protocol (hours of CPU: see
+    # benchmarks/RESULTS.md); `--set pack=M` gives the PacGAN-M row, pack 1 the GAN row.
+    "pacgan-paper-ring8": _pacgan_paper(name="pacgan-paper-ring8", data="ring8-100k"),
+    "pacgan-paper-grid25": _pacgan_paper(name="pacgan-paper-grid25", data="grid25-100k"),
     # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 64 (the paper used 128),
     # N(0, 0.02) init; logits and a stable BCE instead of Sigmoid + BCELoss.
     "dcgan-mnist": dict(name="dcgan-mnist", data="mnist5k", model="dcgan28", steps=1200,
@@ -238,12 +258,19 @@ RECIPES: dict[str, dict] = {
 }
 
 
+# Recipes whose batch counts discriminator inputs, as PacGAN's code does: with pack m the
+# batch holds PACKED_BATCH[name] * m samples unless batch_size is set explicitly.
+PACKED_BATCH = {"pacgan-paper-ring8": 100, "pacgan-paper-grid25": 100}
+
+
 def recipe(name: str = "dcgan-mnist", **overrides) -> TrainConfig:
     """The named recipe's config, with any field overridden."""
     if name not in RECIPES:
         raise ConfigError(f"unknown recipe {name!r}; recipes: {', '.join(sorted(RECIPES))}")
     values = dict(RECIPES[name])
     values.update(overrides)
+    if name in PACKED_BATCH and "batch_size" not in overrides:
+        values["batch_size"] = PACKED_BATCH[name] * int(values.get("pack", 1))
     return TrainConfig().replace(**values)
 
 

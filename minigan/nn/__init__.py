@@ -2,7 +2,7 @@
 
     module.py      Module, Parameter, Sequential: registration, state_dict, train/eval, to
     container.py   ModuleList, ModuleDict
-    linear.py      Linear, Conv2d, ConvTranspose2d (PyTorch's default init)
+    linear.py      Linear, Conv2d, ConvTranspose2d, Maxout (PyTorch's default init)
     norm.py        BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm
     activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Dropout,
                    Dropout2d
@@ -17,7 +17,7 @@
 from .. import functional
 from . import init
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-from .linear import Conv2d, ConvTranspose2d, Linear
+from .linear import Conv2d, ConvTranspose2d, Linear, Maxout
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d
 from .shape import Flatten, Identity, ReflectionPad2d, Reshape, Unflatten, Upsample, ZeroPad2d
@@ -41,4 +41,5 @@ __all__ = [
     "ReplicationPad2d", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
     "PixelUnshuffle",
     "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
+    "Maxout",
 ]

@@ -191,3 +191,37 @@ class ConvTranspose2d(_ConvNd):
         return F.conv_transpose2d(input, self.weight, self.bias, stride=self.stride,
                                   padding=self.padding, output_padding=self.output_padding,
                                   groups=self.groups, dilation=self.dilation)
+
+
+class Maxout(Module):
+    """Maxout layer (Goodfellow et al. 2013): a Linear to out_features * pieces units, then
+    the max over each group of `pieces` consecutive units; y (N, out_features).
+    weight: (out_features * pieces, in_features), row c * pieces + k is piece k of unit c,
+    the layout of torch's nn.Linear(in, out * pieces) followed by .view(N, out, pieces)
+    .amax(-1), and of Blocks' LinearMaxout (used by PacGAN's discriminators)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int, bias: bool = True,
+                 device=None, dtype=None, generator: Generator | None = None):
+        super().__init__()
+        if min(in_features, out_features, pieces) < 1:
+            raise ValueError(f"Maxout: in_features, out_features and pieces must be >= 1, got "
+                             f"{in_features}, {out_features}, {pieces}")
+        self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
+        self.weight = _empty_parameter((out_features * pieces, in_features), device, dtype)
+        if bias:
+            self.bias = _empty_parameter((out_features * pieces,), device, dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        _reset_affine(self.weight, self.bias, generator)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim != 2 or input.shape[1] != self.in_features:
+            raise ValueError(f"Maxout: input must be (N, {self.in_features}), got {input.shape}")
+        return F.maxout(F.linear(input, self.weight, self.bias), self.pieces)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"pieces={self.pieces}, bias={self.bias is not None}")
