@@ -194,7 +194,17 @@ def dcgan_discriminator(image_size: int, channels: int = 3, width: int = 64,
 def build_models(config, sample_shape: tuple, generator: Generator):
     """(generator, discriminator) for a config and the shape of one data sample
     ((2,) for points, (C, H, W) for images). The discriminator sees `pack` samples at once
-    (PacGAN, Lin et al. 2018): their features (or channels) concatenated."""
+    (PacGAN, Lin et al. 2018): their features (or channels) concatenated; with
+    config.spectral_norm each of its weight layers is spectrally normalised."""
+    g, d = _build_models(config, sample_shape, generator)
+    if config.spectral_norm:
+        for layer in list(d.modules()):
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Maxout)):
+                nn.utils.spectral_norm(layer, generator=generator)
+    return g, d
+
+
+def _build_models(config, sample_shape: tuple, generator: Generator):
     pack = config.pack
     kind = config.model
     if kind == "mlp":

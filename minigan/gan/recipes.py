@@ -42,6 +42,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty; 0 = off
     ema: float = 0.0  # decay of an EMA copy of the generator; 0 = off
     pack: int = 1  # PacGAN packing degree
+    spectral_norm: bool = False  # on every weight layer of D (Miyato et al. 2018)
     # ---- kind "cyclegan" (unpaired translation between two image domains, cyclegan.py)
     kind: str = "gan"  # gan | cyclegan
     data_a: str = ""  # the two domains: any data source, or a built-in domain of cyclegan.py

@@ -12,10 +12,11 @@
                    PixelShuffle, PixelUnshuffle
     loss.py        BCEWithLogitsLoss, BCELoss, MSELoss, L1Loss, CrossEntropyLoss, NLLLoss
     init.py        normal_, uniform_, xavier_*, kaiming_*, ... (in place, seeded)
+    utils.py       spectral_norm, remove_spectral_norm (spectral_norm.py)
 """
 
 from .. import functional
-from . import init
+from . import init, utils
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from .linear import Conv2d, ConvTranspose2d, Linear, Maxout
 from .module import Module, Parameter, Sequential
@@ -30,7 +31,7 @@ from .shape import (PixelShuffle, PixelUnshuffle, ReplicationPad2d, UpsamplingBi
                     UpsamplingNearest2d)
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "Linear", "Conv2d",
+    "functional", "init", "utils", "Module", "Parameter", "Sequential", "Linear", "Conv2d",
     "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "ReLU", "LeakyReLU",
     "Tanh", "Sigmoid", "Dropout", "Identity", "Flatten", "Unflatten", "Reshape",
     "ReflectionPad2d", "ZeroPad2d", "Upsample",

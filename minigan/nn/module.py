@@ -35,6 +35,19 @@ class Parameter(Tensor):
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What register_forward_pre_hook returns: `remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict):
+        self.hooks, self.id = hooks, RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
 class Module:
     """Base class of every layer and model. Subclasses set Parameters, buffers and
     submodules as attributes in __init__ and write `forward`."""
@@ -46,12 +59,30 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            args = self._run_forward_pre_hooks(args)
         return self.forward(*args, **kwargs)
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """hook(module, args) runs before every forward; a result other than None replaces
+        the positional args (a tuple, or one value). PyTorch's semantics; spectral_norm
+        (nn.utils) recomputes its weight this way."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def _run_forward_pre_hooks(self, args: tuple) -> tuple:
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        return args
 
     # ---- registration
     def __setattr__(self, name: str, value) -> None:
@@ -115,6 +146,7 @@ class Module:
         self._non_persistent.discard(name)
         if name in self.__dict__:
             object.__delattr__(self, name)
+            found = True
         return found
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -365,6 +397,8 @@ class Sequential(Module):
             following = modules[i + 1] if i + 1 < len(modules) else None
             kind = ACTIVATION_KIND.get(type(following))
             if kind is not None and type(module) in FUSES_ACTIVATION:
+                if module._forward_pre_hooks:  # what module(x) would run first
+                    (x,) = module._run_forward_pre_hooks((x,))
                 x = module.forward_act(x, *kind(following))
                 i += 2
             else:
