@@ -5,7 +5,7 @@
 
 The first form trains each recipe once per seed (0, 1, ...) and prints modes captured, the
 high-quality fraction and the reverse KL as mean ± std over seeds (and each seed's value),
-with the iteration count and the median wall time of a run; `--jsonl FILE` appends one
+with the iteration count and the median wall and CPU time of a run; `--jsonl FILE` appends one
 record per run. The second trains nothing: it reads the long paper-protocol runs' curve
 (benchmarks/paper_protocol.py) and prints, for each row of PacGAN's Table 1, the paper's
 numbers next to minigan's at the last iteration every seed of that row has reached.
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from minigan.gan import Trainer, recipe
+from minigan.io import save_points_plot
 
 from .paper_protocol import DEFAULT_CURVE, read_curve
 
@@ -54,14 +55,19 @@ def _spread(values, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def run(name: str, seed: int, device: str, overrides: dict) -> dict:
+def run(name: str, seed: int, device: str, overrides: dict, plot=None) -> dict:
     trainer = Trainer(recipe(name, seed=seed, **overrides), device=device, quiet=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit()
     seconds = time.perf_counter() - start
     scores = trainer.evaluate()
     scores["seconds"] = seconds
+    # CPU seconds of this (single-threaded) process: close to the wall time on an idle
+    # core, and not inflated by other jobs sharing the machine, unlike `seconds`
+    scores["cpu_seconds"] = time.process_time() - cpu_start
     scores["steps"] = trainer.step_count
+    if plot is not None:  # the very samples that were scored (evaluate's default seed)
+        save_points_plot(trainer.sample(2500, seed=12345), plot, real=trainer.data.x[:2000])
     return scores
 
 
@@ -76,12 +82,16 @@ def paper_row(data: str, pack: int) -> str:
 def quick_table(args) -> None:
     overrides = dict(pair.split("=", 1) for pair in args.set)
     print("| recipe | iterations | modes captured | high quality % | reverse KL | "
-          "s/run (median) | per seed (modes / HQ %) | paper |")
-    print("|---|---|---|---|---|---|---|---|")
+          "wall s/run | CPU s/run | per seed (modes / HQ %) | paper |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.recipes:
         results = []
         for seed in range(args.seeds):
-            scores = run(name, seed, args.device, overrides)
+            plot = None
+            if args.plots:
+                args.plots.mkdir(parents=True, exist_ok=True)
+                plot = args.plots / f"{args.label or name}-{name}-seed{seed}.png"
+            scores = run(name, seed, args.device, overrides, plot)
             results.append(scores)
             if args.jsonl:
                 record = {"recipe": name, "set": overrides, "seed": seed,
@@ -96,7 +106,8 @@ def quick_table(args) -> None:
         seeds = ", ".join(f"{m} / {h:.1f}" for m, h in zip(modes, hq))
         print(f"| {args.label or name} | {config.steps} | {_spread(modes, 1)} / "
               f"{results[0]['n_modes']} | {_spread(hq, 1)} | {_spread(kl, 3)} | "
-              f"{statistics.median(r['seconds'] for r in results):.0f} | {seeds} | "
+              f"{statistics.median(r['seconds'] for r in results):.0f} | "
+              f"{statistics.median(r['cpu_seconds'] for r in results):.0f} | {seeds} | "
               f"{paper_row(config.data, config.pack)} |", flush=True)
 
 
@@ -133,6 +144,7 @@ def main() -> None:
                         help="override a config field of every recipe run")
     parser.add_argument("--label", default="", help="the row's name (default: the recipe)")
     parser.add_argument("--jsonl", type=Path, help="append one record per run to this file")
+    parser.add_argument("--plots", type=Path, help="save each run's scored samples here")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--paper", action="store_true",
                         help="print the paper-protocol runs' table from --curve; train nothing")
