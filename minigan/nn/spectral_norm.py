@@ -48,10 +48,10 @@ class SpectralNorm:
         u, v = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
         matrix = self.weight_matrix(weight)
         if do_power_iteration:
-            w = matrix.data
+            w = matrix.array
             for _ in range(self.n_power_iterations):
-                v.data[...] = _normalize(w.T @ u.data, self.eps)
-                u.data[...] = _normalize(w @ v.data, self.eps)
+                v.array[...] = _normalize(w.T @ u.array, self.eps)
+                u.array[...] = _normalize(w @ v.array, self.eps)
         sigma = (u * (matrix @ v)).sum()
         return weight / sigma
 
