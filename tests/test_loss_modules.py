@@ -89,6 +89,14 @@ def test_cross_entropy_with_probabilities_equals_indices_for_one_hot():
         np.testing.assert_allclose(by_probability.numpy(), by_index.numpy(), rtol=1e-12)
 
 
+def test_every_target_ignored_gives_nan_mean_and_zero_sum():
+    x = t64(random_array(4, (2, 3)))
+    labels = np.array([-100, -100])
+    assert np.isnan(F.cross_entropy(x, labels).item())
+    assert np.isnan(F.cross_entropy(x, labels, label_smoothing=0.1).item())
+    assert F.cross_entropy(x, labels, reduction="sum").item() == 0.0  # as in PyTorch
+
+
 def test_legacy_size_average_and_reduce():
     x, t = t64(random_array(2, (3, 2))), t64(random_array(3, (3, 2)))
     with pytest.warns(DeprecationWarning, match="size_average and reduce are deprecated"):

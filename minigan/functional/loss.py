@@ -274,6 +274,13 @@ def _classes_last(input: Tensor) -> Tensor:
     return input.permute(axes).reshape(-1, input.shape[1])
 
 
+def _inverse(total) -> float:
+    """1 / total for a "mean" over kept targets; NaN when every target is ignored, as in
+    PyTorch (0 / 0), instead of a ZeroDivisionError."""
+    total = float(total)
+    return 1.0 / total if total else float("nan")
+
+
 def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index: int = -100,
              reduce=None, reduction: str = "mean") -> Tensor:
     """-weight[t] input[n, t]: negative log-likelihood from log-probabilities (N, C, d1, ...)
@@ -298,7 +305,7 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index
     else:
         loss = -picked * Tensor._wrap(target_weight, backend)
     if reduction == "mean":
-        return loss.sum() * (1.0 / float(target_weight.sum()))
+        return loss.sum() * _inverse(target_weight.sum())
     return _reduce(loss.reshape(indices.shape), reduction)
 
 
@@ -349,7 +356,7 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None,
                                                         input._backend)
     if reduction == "mean":
         safe = input._backend.xp.where(kept, indices, 0)
-        smooth = smooth.sum() * (1.0 / float((class_weight[safe] * kept).sum()))
+        smooth = smooth.sum() * _inverse((class_weight[safe] * kept).sum())
     else:
         smooth = _reduce(smooth, reduction)
     return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
