@@ -1,33 +1,46 @@
-"""The process environment minigan sets before NumPy and Numba load their libraries.
+"""Every process-wide effect minigan has, in one place.
 
-Imported first by minigan/__init__.py, so it takes effect when minigan is imported before
-NumPy (as the minigan command does); a value the user set is always kept.
+minigan changes nothing outside itself but what this list says; each item is kept because
+it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set always wins.
+`minigan.set_num_threads(n)` is the one knob for threads.
+
+1. NumPy's OpenBLAS, when `import minigan` comes before NumPy is first imported (as in
+   the `minigan` command): `OPENBLAS_THREAD_TIMEOUT=4` (its idle threads yield their core
+   at once instead of spinning ~2^25 cycles after each call) and, on AMD Zen 4,
+   `OPENBLAS_CORETYPE=Haswell` (its AVX2 sgemm; Zen 4 runs 512-bit FMAs as two halves).
+   OpenBLAS reads them when it loads, which this module makes happen at once; then they
+   are taken out of `os.environ` again, so child processes and libraries loaded later see
+   the user's environment. After NumPy, they change nothing.
+2. OpenMP waiting, when the cpu kernels first run (device "cpu"): Numba's OpenMP threads
+   poll for at most `GOMP_SPINCOUNT=1000` rounds (~15 us) after a parallel loop, then
+   sleep, instead of GNU OpenMP's default 300000 (~4.5 ms). Spinning saves the wake-up of
+   the next loop on a quiet machine, but on a machine whose cores are busy a spinning
+   thread holds a core that the thread it waits for needs: mlp-ring8 took 730 ms an
+   iteration with 100000, 7.5 ms with none. The variable is set only while Numba loads
+   its OpenMP runtime, which reads it then. GNU OpenMP is one runtime per process: when
+   PyTorch (or anything else using it) was imported first, Numba runs on that runtime as
+   it is, and a library imported after minigan's first cpu loop shares minigan's (import
+   it first, or set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself, to choose otherwise).
+3. OpenMP thread counts: Numba starts its threads with omp_set_num_threads(its count),
+   which would change the count of a runtime already loaded (PyTorch's
+   `get_num_threads()` went from 1 to 2). `start_numba_threads` puts every loaded OpenMP
+   runtime's count back as it was.
+4. OpenBLAS's thread count is 1 while a cpu product runs on Numba's threads (one OpenBLAS
+   call per thread), then back to what it was (kernels/cpu/blas.py).
+5. glibc's malloc keeps freed memory (kernels/cpu/_util.py, `keep_freed_memory`) when the
+   cpu kernels load: fresh arrays without page faults, the process keeps its peak heap.
+   `MINIGAN_MALLOC_TUNING=0` leaves malloc alone.
 """
 
 import os as _os
+import threading as _threading
 
-SET_HERE: dict[str, str] = {}  # the variables this module set (the user had not)
+SET_HERE: dict[str, str] = {}  # the variables this module applied (the user had set none)
 
-
-def _default(name: str, value: str) -> None:
-    if name not in _os.environ:
-        _os.environ[name] = SET_HERE[name] = value
-
-
-# Numba's parallel loops run on GNU OpenMP threads, and so do the cpu kernels' matrix
-# products (kernels/cpu/blas.py calls OpenBLAS single-threaded from inside them): one pool.
-# OpenMP threads that finished a loop spin for GOMP_SPINCOUNT polls (100000: about 1.5 ms
-# here) before they sleep, so the next loop or product of a training step starts without
-# a wake-up (~50 us each): DCGAN-28 iterations 8-17% faster than with
-# OMP_WAIT_POLICY=PASSIVE and products on OpenBLAS's own threads (benchmarks/RESULTS.md).
-# GNU OpenMP lets GOMP_SPINCOUNT override OMP_WAIT_POLICY, so a wait policy the user
-# chose is left alone.
-if "OMP_WAIT_POLICY" not in _os.environ:
-    _default("GOMP_SPINCOUNT", "100000")
-# NumPy's own products (user code, the numpy device) still run on OpenBLAS's threads,
-# which by default spin about 2^25 cycles after each call and would steal the cores that
-# OpenMP needs; 2^4 lets them yield the core at once.
-_default("OPENBLAS_THREAD_TIMEOUT", "4")
+# GNU OpenMP's spin count for Numba's threads (item 2). Without OpenBLAS the cpu products
+# stay on the BLAS library's own threads (kernels/cpu/blas.py), and two pools must not
+# spin beside each other: then 0.
+OPENMP_SPIN_COUNT = "1000"
 
 
 def _is_amd_zen4() -> bool:
@@ -45,10 +58,78 @@ def _is_amd_zen4() -> bool:
             and "avx512f" in fields.get("flags", "").split())
 
 
-# On Zen 4 OpenBLAS picks its AVX-512 (SkylakeX) sgemm, but Zen 4 executes 512-bit FMAs as
-# two 256-bit halves, and OpenBLAS's AVX2 (Haswell) kernel was faster at the shapes of our
-# conv layers: 161 -> 195 GFLOP/s for (3136 x 128) @ (128 x 1024), 168 -> 193 for
-# (256 x 3136) @ (3136 x 2048), 2 threads; a DCGAN-28 iteration 8% faster
-# (benchmarks/RESULTS.md).
-if _is_amd_zen4():
-    _default("OPENBLAS_CORETYPE", "Haswell")
+def _openblas_settings() -> dict[str, str]:
+    # OpenBLAS's threads spin about 2^25 cycles after each call by default and would take
+    # the cores that Numba's threads need; 2^4 lets them yield at once.
+    wanted = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+    # On Zen 4 OpenBLAS picks its AVX-512 (SkylakeX) sgemm, but its AVX2 (Haswell) kernel
+    # was faster at the shapes of our conv layers: 161 -> 195 GFLOP/s for (3136 x 128) @
+    # (128 x 1024), 168 -> 193 for (256 x 3136) @ (3136 x 2048), 2 threads; a DCGAN-28
+    # iteration 8% faster (benchmarks/RESULTS.md).
+    if _is_amd_zen4():
+        wanted["OPENBLAS_CORETYPE"] = "Haswell"
+    return {name: value for name, value in wanted.items() if name not in _os.environ}
+
+
+class _Scoped:
+    """Environment variables set for the duration of a `with` block, then removed."""
+
+    def __init__(self, variables: dict[str, str]):
+        self.variables = variables
+
+    def __enter__(self):
+        _os.environ.update(self.variables)
+
+    def __exit__(self, *exc):
+        for name, value in self.variables.items():
+            if _os.environ.get(name) == value:
+                del _os.environ[name]
+
+
+def _load_numpy() -> None:
+    """Import NumPy (and so its BLAS library) under item 1's settings."""
+    import sys
+
+    if "numpy" in sys.modules:
+        return  # loaded already: its BLAS has read the environment
+    settings = _openblas_settings()
+    with _Scoped(settings):
+        import numpy
+
+        numpy.ones(1) @ numpy.ones(1)  # OpenBLAS reads its settings when first used too
+    SET_HERE.update(settings)
+
+
+_load_numpy()
+
+_started = []
+_starting = _threading.Lock()
+
+
+def start_numba_threads() -> None:
+    """Start Numba's thread pool (once) under item 2's spin count, keeping every OpenMP
+    runtime's thread count as it was (item 3). Called before minigan's first parallel
+    loop and before it sets Numba's thread count."""
+    with _starting:
+        if _started:
+            return
+        _started.append(True)
+        import numba
+        from threadpoolctl import ThreadpoolController
+
+        libraries = ThreadpoolController()
+        runtimes = libraries.select(user_api="openmp").lib_controllers
+        counts = [(runtime, runtime.get_num_threads()) for runtime in runtimes]
+        spin = {}
+        if not runtimes and "OMP_WAIT_POLICY" not in _os.environ and \
+                "GOMP_SPINCOUNT" not in _os.environ:
+            # a new runtime reads it now; GNU OpenMP lets GOMP_SPINCOUNT override a wait
+            # policy, so one the user chose is left alone
+            openblas = libraries.select(internal_api="openblas").lib_controllers
+            spin = {"GOMP_SPINCOUNT": OPENMP_SPIN_COUNT if openblas else "0"}
+        with _Scoped(spin):
+            numba.get_num_threads()  # starts the pool (numba.np.ufunc.parallel)
+        SET_HERE.update(spin)
+        for runtime, count in counts:
+            if runtime.get_num_threads() != count:
+                runtime.set_num_threads(count)

@@ -154,4 +154,7 @@ def set_num_threads(n: int) -> None:
     if numba_problem() is None:
         import numba
 
+        from ._environment import start_numba_threads
+
+        start_numba_threads()  # Numba's pool starts here otherwise, without its settings
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

@@ -185,6 +185,7 @@ def _threads_line() -> str:
     try:
         import numba
 
+        _environment.start_numba_threads()
         parts.append(f"Numba {numba.get_num_threads()} threads")
         from .kernels.cpu import blas
 

@@ -11,31 +11,51 @@ import sys
 
 import pytest
 
+_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
+              "OPENBLAS_CORETYPE")
+
+# The settings after `import minigan` and after the cpu kernels started Numba's threads:
+# what os.environ holds at each point, what minigan says it applied, NumPy's BLAS kernel
+# family, and what a child process inherits.
 _REPORT = (
-    "import json, os, minigan, minigan._environment as e; "
-    "print(json.dumps({'env': {k: os.environ.get(k) for k in "
-    "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY', 'OPENBLAS_THREAD_TIMEOUT', 'OPENBLAS_CORETYPE')}, "
-    "'set_here': e.SET_HERE, 'zen4': e._is_amd_zen4()}))"
+    "import json, os, subprocess, sys\n"
+    "import minigan, minigan._environment as e\n"
+    "from threadpoolctl import threadpool_info\n"
+    "names = " + repr(_VARIABLES) + "\n"
+    "after_import = {k: os.environ.get(k) for k in names}\n"
+    "import minigan.kernels.cpu\n"
+    "after_kernels = {k: os.environ.get(k) for k in names}\n"
+    "child = subprocess.run([sys.executable, '-c', 'import os, json; print(json.dumps('\n"
+    "                        '{k: os.environ.get(k) for k in %r}))' % (names,)],\n"
+    "                       capture_output=True, text=True, check=True).stdout\n"
+    "blas = [p.get('architecture') for p in threadpool_info() if p['user_api'] == 'blas']\n"
+    "print(json.dumps({'after_import': after_import, 'after_kernels': after_kernels,\n"
+    "                  'child': json.loads(child), 'set_here': e.SET_HERE,\n"
+    "                  'zen4': e._is_amd_zen4(), 'blas': blas}))\n"
 )
 
 
 def _report(**overrides) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
-                         "OPENBLAS_CORETYPE")}
+    env = {k: v for k, v in os.environ.items() if k not in _VARIABLES}
     env.update(overrides)
     done = subprocess.run([sys.executable, "-c", _REPORT], env=env, capture_output=True,
-                          text=True, check=True)
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
 
-def test_defaults_are_set_and_recorded():
+def test_defaults_are_applied_recorded_and_not_left_in_the_environment():
     report = _report()
-    assert report["env"]["GOMP_SPINCOUNT"] == "100000"
-    assert report["env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
-    assert report["set_here"]["GOMP_SPINCOUNT"] == "100000"
-    # the BLAS kernel choice is made on Zen 4 only
-    assert (report["env"]["OPENBLAS_CORETYPE"] == "Haswell") == report["zen4"]
+    assert report["set_here"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert report["set_here"]["GOMP_SPINCOUNT"] == "1000"
+    # the BLAS kernel choice is made on Zen 4 only, and NumPy's OpenBLAS took it
+    assert (report["set_here"].get("OPENBLAS_CORETYPE") == "Haswell") == report["zen4"]
+    if report["zen4"]:
+        assert report["blas"] == ["Haswell"]
+    # read by the libraries as they loaded, then taken out again: nothing leaks into the
+    # environment of libraries loaded later or of child processes
+    for seen in ("after_import", "after_kernels", "child"):
+        assert report[seen] == {name: None for name in _VARIABLES}, seen
 
 
 @pytest.mark.parametrize("name, value", [("GOMP_SPINCOUNT", "0"),
@@ -43,15 +63,16 @@ def test_defaults_are_set_and_recorded():
                                          ("OPENBLAS_CORETYPE", "SkylakeX")])
 def test_a_value_the_user_set_is_kept(name, value):
     report = _report(**{name: value})
-    assert report["env"][name] == value
+    for seen in ("after_import", "after_kernels", "child"):
+        assert report[seen][name] == value, seen
     assert name not in report["set_here"]
 
 
 def test_a_wait_policy_the_user_chose_is_not_overridden_by_a_spin_count():
     """GNU OpenMP would let GOMP_SPINCOUNT override OMP_WAIT_POLICY: none is set then."""
     report = _report(OMP_WAIT_POLICY="PASSIVE")
-    assert report["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert report["env"]["GOMP_SPINCOUNT"] is None
+    assert report["after_kernels"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert report["after_kernels"]["GOMP_SPINCOUNT"] is None
     assert "GOMP_SPINCOUNT" not in report["set_here"]
 
 
@@ -77,3 +98,48 @@ def test_set_num_threads_limits_blas_and_numba():
     assert report["blas"] and set(report["blas"]) == {1}
     assert report["numba"] == 1
     assert "expected a positive whole number of threads, got 0" in report["refused"]
+
+
+# One cpu training step of a linear layer whose products are big enough to run on Numba's
+# threads (1024 x 256 x 256 multiply-adds: over blas.OWN_THREADS_MIN_MACS), after a call
+# on one thread, so that Numba's thread pool starts inside minigan, as in a real run.
+_CPU_STEP = (
+    "import minigan, minigan.nn as nn\n"
+    "layer = nn.Linear(256, 256).to('cpu')\n"
+    "layer(minigan.randn(4, 256, device='cpu')).sum().backward()\n"
+    "layer(minigan.randn(1024, 256, device='cpu')).sum().backward()\n"
+)
+
+
+def _run(code: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_minigan_and_a_cpu_step_keep_torchs_thread_count():
+    """Numba starts its OpenMP threads with omp_set_num_threads, and with PyTorch loaded
+    first that is PyTorch's OpenMP runtime: its thread count went from 1 back to 2.
+    (PyTorch applies its own count again at its first get_num_threads call, so the user's
+    check right after setting it is part of the case.)"""
+    pytest.importorskip("torch")
+    report = _run(
+        "import json, torch\n"
+        "torch.set_num_threads(1)\n"
+        "assert torch.get_num_threads() == 1\n" + _CPU_STEP +
+        "print(json.dumps({'torch': torch.get_num_threads()}))\n"
+    )
+    assert report["torch"] == 1
+
+
+def test_a_cpu_step_keeps_the_blas_limits_the_user_set():
+    """A BLAS thread limit set with threadpoolctl before minigan is imported still holds
+    after a cpu step (the products set OpenBLAS's count to 1 while they run, then back)."""
+    report = _run(
+        "import json, numpy\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "threadpool_limits(1, user_api='blas')\n" + _CPU_STEP +
+        "print(json.dumps({'blas': [p['num_threads'] for p in threadpool_info()\n"
+        "                           if p['user_api'] == 'blas']}))\n"
+    )
+    assert report["blas"] and set(report["blas"]) == {1}

@@ -7,8 +7,12 @@ import that calls a kernel compiles it (seconds); later processes load it (bench
 RESULTS.md has both times).
 """
 
+from minigan._environment import start_numba_threads
+
 from . import activation, blas, conv, loss, norm, optim
 from ._util import keep_freed_memory
+
+start_numba_threads()  # before any parallel loop: see minigan/_environment.py
 
 MALLOC_TUNED = keep_freed_memory()  # see its docstring: fresh arrays without page faults
 

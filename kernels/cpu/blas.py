@@ -19,14 +19,13 @@ calling thread anyway (its default GEMM_MULTITHREAD_THRESHOLD: M*N*K <= 4 * 6553
 The function pointers come from the OpenBLAS library NumPy loaded (found by threadpoolctl)
 and are called through small LLVM intrinsics, so the compiled loop takes them as plain
 integers and stays in Numba's on-disk cache. Without such a library (NumPy built on MKL or
-Accelerate) or for other dtypes, `gemm` falls back to np.matmul; without the library,
-Numba's threads then go back to sleeping at once when idle.
+Accelerate) or for other dtypes, `gemm` falls back to np.matmul; without OpenBLAS,
+Numba's threads then go back to sleeping at once when idle (minigan/_environment.py).
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 
 import numba
@@ -91,13 +90,6 @@ class _Blas:
 
 
 _BLAS = _Blas()
-if not _BLAS.gemm:
-    # products stay on the BLAS library's own threads: Numba's must not spin beside them
-    # (read when Numba starts its OpenMP pool, at the first parallel loop)
-    from minigan import _environment
-
-    if "GOMP_SPINCOUNT" in _environment.SET_HERE:
-        os.environ["GOMP_SPINCOUNT"] = _environment.SET_HERE["GOMP_SPINCOUNT"] = "0"
 _ONE = {np.dtype(t): t(1) for t in (np.float32, np.float64)}
 # Products from several Python threads take turns: each sets OpenBLAS's process-wide
 # thread count to 1 and restores what it read, which must not interleave (and they would
