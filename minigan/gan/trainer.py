@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import backend, optim
 from ..autograd import Tensor, no_grad
+from ..compilation import CompileWatch, leave_out_of_rate, say_above_bar
 from ..creation import randn
 from ..data import Loader, load_dataset
 from ..io import (
@@ -272,6 +273,7 @@ class Trainer:
 
             bar = tqdm(total=total, initial=self.step_count, unit="step", dynamic_ncols=True,
                        desc=c.name)
+        compiling = CompileWatch(None if self.quiet else say_above_bar).start()
         start = time.perf_counter()
         try:
             while self.step_count < total:
@@ -282,6 +284,7 @@ class Trainer:
                     self.history.append(record)
                     self._append_metrics(record)
                 if bar is not None:
+                    leave_out_of_rate(bar, compiling.new_seconds())
                     bar.update(1)
                     bar.set_postfix(loss_d=f"{record['loss_d']:.3f}",
                                     loss_g=f"{record['loss_g']:.3f}")
@@ -291,6 +294,7 @@ class Trainer:
                     if step % c.checkpoint_every == 0 or step == total:
                         self.save_checkpoint()
         finally:
+            compiling.stop()
             if bar is not None:
                 bar.close()
         if self.out is not None:
