@@ -35,6 +35,7 @@ CONFIGS: dict[str, tuple[dict[str, str], list[str]]] = {
     "spin-100k": ({"GOMP_SPINCOUNT": "100000"}, []),
     "spin-10k": ({"GOMP_SPINCOUNT": "10000"}, []),
     "spin-1k": ({"GOMP_SPINCOUNT": "1000"}, []),
+    "spin-0": ({"GOMP_SPINCOUNT": "0"}, []),
 }
 
 _MEDIAN = re.compile(r"median ([0-9.]+) ms/iteration")
