@@ -169,3 +169,19 @@ def test_weight_clipping_keeps_critic_weights_in_range():
 
 def test_default_device_trains():
     assert mg.default_device() in ("cpu", "cuda")
+
+
+def test_dcgan28_widths_follow_ngf_and_ndf():
+    from minigan.gan.models import build_models
+
+    config = recipe("dcgan-mnist", ngf=16, ndf=8)
+    g, d = build_models(config, (1, 28, 28), mg.manual_seed(0))
+    shapes = {name: p.shape for name, p in g.named_parameters()}
+    assert shapes["1.weight"] == (100, 64, 7, 7)  # ConvT(z, 4 * ngf)
+    assert shapes["4.weight"] == (64, 32, 4, 4)  # ConvT(4 * ngf, 2 * ngf)
+    shapes = {name: p.shape for name, p in d.named_parameters()}
+    assert shapes["0.weight"] == (8, 1, 4, 4) and shapes["2.weight"] == (16, 8, 4, 4)
+    # the default widths are the recipe's published ones: 256/128 in G, 64/128 in D
+    g, d = build_models(recipe("dcgan-mnist"), (1, 28, 28), mg.manual_seed(0))
+    assert dict(g.named_parameters())["1.weight"].shape == (100, 256, 7, 7)
+    assert dict(d.named_parameters())["2.weight"].shape == (128, 64, 4, 4)

@@ -101,38 +101,39 @@ def pacgan_init(module: nn.Module, generator: Generator) -> None:
 # ----------------------------------------------------------------------------- DCGANs
 
 
-def dcgan28_generator(z_dim: int = 100, channels: int = 1,
+def dcgan28_generator(z_dim: int = 100, channels: int = 1, width: int = 64,
                       generator: Generator | None = None) -> nn.Module:
-    """The `dcgan-mnist` generator: z(100) -> ConvT(100,256,7,1,0)+BN+ReLU (7x7) ->
-    ConvT(256,128,4,2,1)+BN+ReLU (14x14) -> ConvT(128,1,4,2,1)+Tanh (28x28).
+    """The `dcgan-mnist` generator (width w = 64): z(100) -> ConvT(100,4w,7,1,0)+BN+ReLU
+    (7x7) -> ConvT(4w,2w,4,2,1)+BN+ReLU (14x14) -> ConvT(2w,1,4,2,1)+Tanh (28x28).
     Layers followed by BatchNorm carry no bias (BN's shift makes it redundant)."""
     return nn.Sequential(
         nn.Unflatten(1, (z_dim, 1, 1)),
-        nn.ConvTranspose2d(z_dim, 256, 7, 1, 0, bias=False, generator=generator),
-        nn.BatchNorm2d(256),
+        nn.ConvTranspose2d(z_dim, 4 * width, 7, 1, 0, bias=False, generator=generator),
+        nn.BatchNorm2d(4 * width),
         nn.ReLU(),
-        nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False, generator=generator),
-        nn.BatchNorm2d(128),
+        nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False, generator=generator),
+        nn.BatchNorm2d(2 * width),
         nn.ReLU(),
-        nn.ConvTranspose2d(128, channels, 4, 2, 1, generator=generator),
+        nn.ConvTranspose2d(2 * width, channels, 4, 2, 1, generator=generator),
         nn.Tanh(),
     )
 
 
-def dcgan28_discriminator(channels: int = 1, batch_norm: bool = True,
+def dcgan28_discriminator(channels: int = 1, batch_norm: bool = True, width: int = 64,
                           generator: Generator | None = None) -> nn.Module:
-    """The `dcgan-mnist` discriminator: Conv(1,64,4,2,1)+LReLU(0.2) (14x14) ->
-    Conv(64,128,4,2,1)+BN+LReLU(0.2) (7x7) -> Conv(128,1,7,1,0): one logit.
+    """The `dcgan-mnist` discriminator (width w = 64): Conv(1,w,4,2,1)+LReLU(0.2) (14x14) ->
+    Conv(w,2w,4,2,1)+BN+LReLU(0.2) (7x7) -> Conv(2w,1,7,1,0): one logit.
     batch_norm=False gives the WGAN-GP critic (Gulrajani et al. 2017, section 4: no BN in
     the critic, since the penalty is per sample)."""
     parts = [
-        nn.Conv2d(channels, 64, 4, 2, 1, generator=generator),
+        nn.Conv2d(channels, width, 4, 2, 1, generator=generator),
         nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1, bias=not batch_norm, generator=generator),
+        nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm, generator=generator),
     ]
     if batch_norm:
-        parts.append(nn.BatchNorm2d(128))
-    parts += [nn.LeakyReLU(0.2), nn.Conv2d(128, 1, 7, 1, 0, generator=generator), nn.Flatten()]
+        parts.append(nn.BatchNorm2d(2 * width))
+    parts += [nn.LeakyReLU(0.2), nn.Conv2d(2 * width, 1, 7, 1, 0, generator=generator),
+              nn.Flatten()]
     return nn.Sequential(*parts)
 
 
@@ -231,8 +232,9 @@ def _build_models(config, sample_shape: tuple, generator: Generator):
     if kind == "dcgan28":
         if (height, width) != (28, 28):
             raise ValueError(f"model 'dcgan28' needs 28x28 images, got {height}x{width}")
-        g = dcgan28_generator(config.z_dim, channels, generator=generator)
-        d = dcgan28_discriminator(channels * pack, config.batch_norm_d, generator=generator)
+        g = dcgan28_generator(config.z_dim, channels, config.ngf, generator=generator)
+        d = dcgan28_discriminator(channels * pack, config.batch_norm_d, config.ndf,
+                                  generator=generator)
     elif kind == "dcgan":
         if height != width:
             raise ValueError(f"model 'dcgan' needs square images, got {height}x{width}")

@@ -49,10 +49,10 @@ class TrainConfig:
     data_b: str = ""
     image_size: int = 0  # resize both domains to this square size; 0 = as stored
     channels: int = 0  # convert both domains to 1 or 3 channels; 0 = as stored
-    ngf: int = 64  # generator width (its first convolution's channels)
+    ngf: int = 64  # generator width (its first convolution's channels; dcgan28: a quarter)
     n_blocks: int = 9  # residual blocks of the generator
     upsample: str = "transpose"  # transpose (ConvTranspose2d) | resize (Upsample + Conv2d)
-    ndf: int = 64  # discriminator width
+    ndf: int = 64  # discriminator width (also of dcgan28)
     d_layers: int = 3  # PatchGAN stride-2 layers: 3 = 70x70 patches, 2 = 34x34
     cycle_weight: float = 10.0  # lambda of the cycle-consistency L1 loss
     identity_weight: float = 0.5  # identity-mapping L1 weight, as a fraction of lambda
