@@ -185,3 +185,46 @@ def test_dcgan28_widths_follow_ngf_and_ndf():
     g, d = build_models(recipe("dcgan-mnist"), (1, 28, 28), mg.manual_seed(0))
     assert dict(g.named_parameters())["1.weight"].shape == (100, 256, 7, 7)
     assert dict(d.named_parameters())["2.weight"].shape == (128, 64, 4, 4)
+
+
+def test_pruning_orders_checkpoints_by_step_and_keeps_the_one_just_written(tmp_path):
+    from minigan.gan.run_folder import prune_checkpoints
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for step in (999_998, 999_999, 1_000_000):  # by name, step_1000000 sorts first
+        (folder / f"step_{step:06d}.npz").write_bytes(b"")
+    prune_checkpoints(tmp_path, keep=2, newest=folder / "step_1000000.npz")
+    assert sorted(p.name for p in folder.iterdir()) == ["step_1000000.npz", "step_999999.npz"]
+    # a newest checkpoint below older ones (another run's) is kept all the same
+    (folder / "step_000005.npz").write_bytes(b"")
+    prune_checkpoints(tmp_path, keep=1, newest=folder / "step_000005.npz")
+    assert sorted(p.name for p in folder.iterdir()) == ["step_000005.npz"]
+
+
+def test_a_dangling_latest_is_an_error_not_a_fallback(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    (tmp_path / "checkpoints" / "step_000006.npz").unlink()  # `latest` points at it
+    with pytest.raises(CheckpointError, match="points at step_000006.npz, which does not exist"):
+        latest_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="step_000004.npz"):  # names what is there
+        Trainer.resume(tmp_path, device="cpu", quiet=True)
+
+
+def test_a_new_run_refuses_a_folder_that_holds_another_run(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    metrics = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(mg.gan.ConfigError, match="already holds a run"):
+        Trainer(config.replace(seed=7), device="cpu", out=tmp_path, quiet=True).fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert (tmp_path / "metrics.jsonl").read_text() == metrics
+
+
+def test_resume_to_a_total_below_the_runs_step_is_an_error(tmp_path):
+    config = recipe("mlp-ring8", **SMALL)
+    Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
+    with pytest.raises(mg.gan.ConfigError, match="at step 6; steps is the total .* got 5"):
+        Trainer.resume(tmp_path, device="cpu", quiet=True, steps=5)

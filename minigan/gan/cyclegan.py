@@ -36,7 +36,7 @@ from . import objectives
 from .cyclegan_data import Domain, load_domains
 from .cyclegan_models import cyclegan_init, patch_discriminator, resnet_generator
 from .recipes import ConfigError, TrainConfig
-from .trainer import Trainer, _check_state_matches
+from .trainer import Trainer, _check_state_matches, check_batch_fits
 
 # ----------------------------------------------------------------------------- history pool
 
@@ -124,6 +124,9 @@ class CycleGANTrainer(Trainer):
         for model in models.values():
             model.to(self.device)
         self.g_ab, self.g_ba, self.d_a, self.d_b = (models[k] for k in self.MODEL_NAMES)
+        for domain in (self.domain_a, self.domain_b):
+            check_batch_fits(c.batch_size, len(domain.train),
+                             f"domain {domain.name!r}'s training images")
         self.loader_a = Loader(self.domain_a.train, c.batch_size, seed=c.seed)
         self.loader_b = Loader(self.domain_b.train, c.batch_size, seed=c.seed + 1)
         # One Adam for both generators and one for both discriminators, as the official

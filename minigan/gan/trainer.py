@@ -41,8 +41,10 @@ from ..io import (
 from ..random import Generator
 from . import objectives
 from .ema import GeneratorEMA
+from .interrupt import StopSignals, TrainingInterrupted
 from .models import build_models
 from .recipes import KINDS, ConfigError, TrainConfig
+from .run_folder import latest_checkpoint, prune_checkpoints, refuse_another_run
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,7 +86,8 @@ class Trainer:
     def _build(self) -> None:
         """The data, the models, their optimizers and the fixed noise of the sample grids."""
         config = self.config
-        self.data = load_dataset(config.data)
+        self.data = load_dataset(config.data, config.image_size or None, config.channels or None)
+        check_data_fits(config, self.data)
         sample_shape = tuple(self.data.x.shape[1:])
         self.generator, self.discriminator = build_models(config, sample_shape, self.random)
         self.generator.to(self.device)
@@ -275,6 +278,7 @@ class Trainer:
                        desc=c.name)
         compiling = CompileWatch(None if self.quiet else say_above_bar).start()
         start = time.perf_counter()
+        stop = StopSignals(enabled=self.out is not None)  # Ctrl-C: finish the step, checkpoint
         try:
             while self.step_count < total:
                 record = self.step()
@@ -293,8 +297,11 @@ class Trainer:
                         self.save_samples(self.out / f"samples_{step:06d}.png")
                     if step % c.checkpoint_every == 0 or step == total:
                         self.save_checkpoint()
+                if stop.signum is not None:
+                    self._stop_on_signal(stop.signum)
         finally:
             compiling.stop()
+            stop.restore()
             if bar is not None:
                 bar.close()
         if self.out is not None:
@@ -302,9 +309,17 @@ class Trainer:
             save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
         return self.history
 
+    def _stop_on_signal(self, signum: int) -> None:
+        """Keep the step just finished: checkpoint it, then say where a resume starts."""
+        path = self.save_checkpoint()
+        save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
+        raise TrainingInterrupted(signum, self.step_count, path, self.out)
+
     # ------------------------------------------------------------------ outputs
 
     def _prepare_output(self) -> None:
+        if self.step_count == 0:
+            refuse_another_run(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "checkpoints").mkdir(exist_ok=True)
         text = json.dumps(self.config.to_dict(), indent=2)
@@ -374,9 +389,7 @@ class Trainer:
             tmp.unlink()
         os.symlink(path.name, tmp)
         os.replace(tmp, link)
-        kept = sorted(folder.glob("step_*.npz"))
-        for old in kept[: -self.config.keep_checkpoints]:
-            old.unlink()
+        prune_checkpoints(self.out, self.config.keep_checkpoints, newest=path)
         return path
 
     @classmethod
@@ -401,10 +414,14 @@ class Trainer:
         """Continue the run in folder `run` from its newest checkpoint (optionally to a new
         step total). Metric records after the checkpoint's step are dropped: they will be
         produced again, identically."""
-        run = Path(run)
+        source = run = Path(run)
         if run.is_file():  # a checkpoint file: its run folder is two levels up
             run = run.resolve().parent.parent
-        trainer = cls.from_checkpoint(run, device=device, quiet=quiet, steps=steps, out=run)
+        trainer = cls.from_checkpoint(source, device=device, quiet=quiet, steps=steps, out=run)
+        if steps is not None and steps < trainer.step_count:
+            raise ConfigError(f"{run} is at step {trainer.step_count}; steps is the total to "
+                              f"train to, so it must be at least {trainer.step_count}, got "
+                              f"{steps}")
         metrics = run / "metrics.jsonl"
         if metrics.exists():
             kept = [r for r in read_metrics(metrics) if r["step"] <= trainer.step_count]
@@ -438,6 +455,21 @@ def trainer_class(kind: str) -> type[Trainer]:
     return Trainer
 
 
+def check_batch_fits(batch_size: int, n: int, what: str) -> None:
+    """The loaders form only full batches: refuse a batch larger than the data."""
+    if batch_size > n:
+        raise ConfigError(f"batch_size {batch_size} is larger than {what} ({n} samples): use "
+                          f"a batch size of at most {n} (--batch-size)")
+
+
+def check_data_fits(config: TrainConfig, data) -> None:
+    """Refuse, before any model is built, settings the data cannot honour."""
+    check_batch_fits(config.batch_size, len(data), f"the data {config.data!r}")
+    if data.kind == "points" and (config.image_size or config.channels):
+        raise ConfigError(f"image_size and channels resize and convert images; the data "
+                          f"{config.data!r} holds 2-D points")
+
+
 def clip_weights(weights, limit: float):
     """WGAN (Arjovsky et al. 2017, Algorithm 1): clip every critic weight to [-c, c]."""
     return weights.clip(-limit, limit)
@@ -457,20 +489,6 @@ def _check_state_matches(name: str, expected: dict, found: dict) -> None:
                 f"checkpoint's {name}.{key} has shape {tuple(np.shape(found[key]))}, "
                 f"the model has {tuple(np.shape(value))}"
             )
-
-
-def latest_checkpoint(out) -> Path:
-    """The newest checkpoint of a run folder (or the file itself when given one)."""
-    out = Path(out)
-    if out.is_file():
-        return out
-    link = out / "checkpoints" / "latest"
-    if link.exists():
-        return link.resolve()
-    found = sorted((out / "checkpoints").glob("step_*.npz"))
-    if not found:
-        raise CheckpointError(f"{out} holds no checkpoint (looked for {link})")
-    return found[-1]
 
 
 def read_metrics(path) -> list[dict]:
