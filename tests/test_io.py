@@ -129,3 +129,24 @@ def test_saved_pngs_are_readable(tmp_path):
     picture = np.asarray(Image.open(tmp_path / "loss.png").convert("RGB"))
     assert (picture != 255).any(axis=2).sum() > 500  # lines were drawn
     assert zipfile.is_zipfile(tmp_path / "loss.png") is False
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_gives_new_files_the_permissions_open_would(tmp_path, umask, expected):
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "new.txt", lambda f: f.write(b"x"))
+        with open(tmp_path / "plain.txt", "wb") as handle:  # what an ordinary open() gives
+            handle.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == expected
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
+
+
+def test_atomic_write_keeps_an_existing_files_permissions(tmp_path):
+    path = tmp_path / "kept.txt"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    atomic_write(path, lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o640
