@@ -62,28 +62,18 @@ def _apply_threads(args) -> None:
         set_num_threads(args.threads)
 
 
-def cmd_train(args) -> int:
-    from .gan import Trainer, load_config_file, recipe
+DEFAULT_RECIPE = "dcgan-mnist"
 
+# What a resumed run takes from its checkpoint, so a resume cannot honour these options.
+FIXED_ON_RESUME = ("recipe", "data", "data_a", "data_b", "batch_size", "seed", "set", "config",
+                   "out", "overwrite", "objective", "n_critic", "pack")
+# Options that only say where outputs go or how often: a resume honours them.
+OUTPUT_FIELDS = ("checkpoint_every", "sample_every")
+
+
+def cmd_train(args) -> int:
     _apply_threads(args)
-    if args.resume:
-        trainer = Trainer.resume(args.resume, device=args.device, quiet=args.quiet,
-                                 steps=args.steps)
-        print(f"resuming {args.resume} at step {trainer.step_count} of {trainer.config.steps}")
-    else:
-        overrides = load_config_file(args.config) if args.config else {}
-        overrides.update(_parse_set(args.set))
-        for field in ("data", "data_a", "data_b", "steps", "batch_size", "seed",
-                      "checkpoint_every", "sample_every", "objective", "n_critic", "pack"):
-            value = getattr(args, field, None)
-            if value is not None:
-                overrides[field] = value
-        name = overrides.pop("recipe", None) or args.recipe
-        config = recipe(name, **overrides)
-        out = Path(args.out) if args.out else _new_run_folder(config.name)
-        trainer = Trainer(config, device=args.device, out=out, quiet=args.quiet)
-        print(f"training {config.name} on {trainer.device} for {config.steps} steps "
-              f"-> {out}")
+    trainer = _resume_run(args) if args.resume else _start_run(args)
     started = time.perf_counter()
     trainer.fit()
     seconds = time.perf_counter() - started
@@ -94,6 +84,75 @@ def cmd_train(args) -> int:
     if scores:
         print("eval: " + json.dumps(scores))
     return 0
+
+
+def _start_run(args):
+    """A new run in an empty folder (or in the folder of an old run, deleted first with
+    --overwrite)."""
+    from .gan import Trainer, load_config_file, recipe
+    from .gan.run_folder import clear_run_folder
+
+    overrides = load_config_file(args.config) if args.config else {}
+    overrides.update(_parse_set(args.set))
+    for field in ("data", "data_a", "data_b", "steps", "batch_size", "seed", "objective",
+                  "n_critic", "pack") + OUTPUT_FIELDS:
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    name = overrides.pop("recipe", None)
+    config = recipe(args.recipe or name or DEFAULT_RECIPE, **overrides)
+    if args.out:
+        out = Path(args.out)
+        _check_new_run_folder(out, args.overwrite)
+    else:
+        out = Path("runs") / config.name if args.overwrite else _new_run_folder(config.name)
+    trainer = Trainer(config, device=args.device, out=out, quiet=args.quiet)
+    if args.overwrite:  # only now: a mistake in the options above leaves the old run alone
+        clear_run_folder(out)
+    print(f"training {config.name} on {trainer.device} for {config.steps} steps -> {out}")
+    return trainer
+
+
+def _check_new_run_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder: a new run needs an empty folder, or
+    --overwrite to delete the run that is there."""
+    from .gan.run_folder import checkpoints_by_step, is_run_folder
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the run")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_run_folder(out):
+        raise UsageError(f"--out {out} is not empty and holds no minigan run; choose a new "
+                         "or empty folder")
+    if overwrite:
+        return
+    found = checkpoints_by_step(out)
+    where = f" (a run at step {found[-1][0]})" if found else " (a run)"
+    raise UsageError(f"--out {out} is not empty{where}; continue it with --resume {out}, "
+                     "start again there with --overwrite (deletes it), or choose a new folder")
+
+
+def _resume_run(args):
+    """The run in folder args.resume, continued from its newest checkpoint."""
+    from .gan import Trainer
+
+    given = [f"--{name.replace('_', '-')}" for name in FIXED_ON_RESUME
+             if getattr(args, name, None) not in (None, False, [])]
+    if given:
+        raise UsageError(
+            f"--resume continues the run with the settings saved in its checkpoint, so it "
+            f"cannot honour {', '.join(given)}; drop {'it' if len(given) == 1 else 'them'}, "
+            "or start a new run with --out NEW_FOLDER"
+        )
+    trainer = Trainer.resume(args.resume, device=args.device, quiet=args.quiet,
+                             steps=args.steps)
+    changes = {name: getattr(args, name) for name in OUTPUT_FIELDS
+               if getattr(args, name) is not None}
+    if changes:
+        trainer.config = trainer.config.replace(**changes)
+    print(f"resuming {args.resume} at step {trainer.step_count} of {trainer.config.steps}")
+    return trainer
 
 
 def _trainer_from(args):
@@ -236,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a GAN (default: DCGAN on bundled MNIST)")
-    train.add_argument("--recipe", default="dcgan-mnist", choices=sorted(RECIPES))
+    train.add_argument("--recipe", choices=sorted(RECIPES))
     train.add_argument("--data", help="built-in data name, IDX file/folder, image folder, .npz")
     train.add_argument("--data-a", help="CycleGAN domain A (any --data source)")
     train.add_argument("--data-b", help="CycleGAN domain B (any --data source)")
@@ -254,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int)
     train.add_argument("--sample-every", type=int)
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    train.add_argument("--overwrite", action="store_true")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--threads", type=_positive_int, metavar="N",
                        help="threads for matrix products and cpu loops (default: all cores; "
@@ -309,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     from .backend import DeviceUnavailable
     from .data import DataFormatError, DownloadError
     from .gan import ConfigError, TrainingDiverged
+    from .gan.interrupt import TrainingInterrupted
     from .io import CheckpointError
 
     try:
@@ -321,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             DeviceUnavailable, FileNotFoundError) as error:
         print(f"minigan: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingInterrupted as error:
+        print(f"minigan: {error}", file=sys.stderr)
+        return error.exit_status
     except TrainingDiverged as error:
         print(f"minigan: training diverged: {error}", file=sys.stderr)
         return 1

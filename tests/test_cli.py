@@ -1,8 +1,12 @@
 """The `minigan` command: what a user types, what comes back, and the exit status."""
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -84,7 +88,7 @@ def test_bad_config_file_is_one_line_and_status_2(tmp_path, capsys):
     status, _, err = _run(["train", "--config", str(bad)], capsys)
     assert status == 2 and "could not be parsed" in err and len(err.strip().splitlines()) == 1
     wrong = tmp_path / "wrong.toml"
-    wrong.write_text('[train]\nsteps = "lots"\n')
+    wrong.write_text('steps = "lots"\n')
     status, _, err = _run(["train", "--config", str(wrong)], capsys)
     assert status == 2 and "'steps' must be int" in err
 
@@ -115,3 +119,136 @@ def test_console_entry_point_runs_as_a_module():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- run folders
+
+
+def _metric_steps(out):
+    return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_folder_in_use_is_refused_and_overwrite_starts_clean(tmp_path, capsys):
+    out = tmp_path / "reuse"
+    assert _run(["train", *TINY, "--set", "log_every=1", "--out", str(out)], capsys)[0] == 0
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    status, _, err = _run(["train", *TINY, "--steps", "2", "--seed", "7", "--out", str(out)],
+                          capsys)
+    assert status == 2 and "--out " in err and "is not empty (a run at step 4)" in err
+    assert "--resume" in err and "--overwrite" in err
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+    assert _metric_steps(out) == [1, 2, 3, 4]
+
+    status, _, _ = _run(["train", *TINY, "--steps", "2", "--seed", "7", "--set", "log_every=1",
+                         "--out", str(out), "--overwrite"], capsys)
+    assert status == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 7
+    assert _metric_steps(out) == [1, 2]
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_000002.npz"]
+    assert os.readlink(out / "checkpoints" / "latest") == "step_000002.npz"
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    status, _, err = _run(["train", *TINY, "--out", str(tmp_path), "--overwrite"], capsys)
+    assert status == 2 and "holds no minigan run" in err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    status, _, err = _run(["train", *TINY, "--out", str(tmp_path / "notes.txt")], capsys)
+    assert status == 2 and "is a file" in err
+
+
+def test_sample_refuses_a_run_whose_latest_dangles(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    (out / "checkpoints" / "step_000004.npz").unlink()
+    status, _, err = _run(["sample", "--run", str(out), "--out", str(tmp_path / "s.png")],
+                          capsys)
+    assert status == 2 and "points at step_000004.npz, which does not exist" in err
+    assert not (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("option", [
+    ["--recipe", "mlp-grid25"], ["--data", "grid25"], ["--batch-size", "8"], ["--seed", "3"],
+    ["--set", "hidden=4"], ["--config", "c.toml"], ["--out", "elsewhere"],
+    ["--objective", "hinge"], ["--overwrite"],
+])
+def test_resume_refuses_options_it_cannot_honour(tmp_path, capsys, option):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    status, _, err = _run(["train", "--resume", str(out), *option], capsys)
+    assert status == 2 and f"cannot honour {option[0]}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_resume_steps_is_a_total_and_may_not_go_back(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    status, _, err = _run(["train", "--resume", str(out), "--steps", "3", "--quiet"], capsys)
+    assert status == 2 and "at step 4; steps is the total to train to" in err and "got 3" in err
+
+
+def test_resume_honours_output_intervals(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    status, _, _ = _run(["train", "--resume", str(out), "--steps", "7", "--checkpoint-every",
+                         "7", "--quiet"], capsys)
+    assert status == 0
+    assert json.loads((out / "config.json").read_text())["checkpoint_every"] == 7
+    assert os.readlink(out / "checkpoints" / "latest") == "step_000007.npz"
+
+
+def _lines(path):
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_writes_a_checkpoint_and_resume_continues_from_it(tmp_path, capsys, signum,
+                                                                   status):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "minigan", "train", "--recipe", "mlp-ring8", "--steps",
+               "1000000", "--batch-size", "16", "--set", "hidden=8", "--set", "layers=1",
+               "--set", "log_every=1", "--checkpoint-every", "1000000", "--sample-every",
+               "1000000", "--device", "numpy", "--quiet", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while _lines(out / "metrics.jsonl") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status, err
+    assert "Traceback" not in err
+    step = int(re.search(r"continues from step (\d+)", err).group(1))
+    assert step >= 3 and f"stopped by {signal.Signals(signum).name} after step {step}" in err
+    assert os.readlink(out / "checkpoints" / "latest") == f"step_{step:06d}.npz"
+    assert _metric_steps(out) == list(range(1, step + 1))
+
+    code, stdout, _ = _run(["train", "--resume", str(out), "--steps", str(step + 2),
+                            "--quiet", "--device", "numpy"], capsys)
+    assert code == 0 and f"at step {step} of {step + 2}" in stdout
+    assert _metric_steps(out) == list(range(1, step + 3))
+
+
+def test_config_file_has_one_layout_and_refuses_the_rest_by_name(tmp_path, capsys):
+    table = tmp_path / "table.toml"
+    table.write_text('recipe = "mlp-ring8"\n[train]\nbatch_size = 32\n')
+    status, _, err = _run(["train", "--config", str(table)], capsys)
+    assert status == 2 and "[train]" in err and "top level" in err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('recipe = "mlp-ring8"\nbatchsize = 32\nlr = 1\n')
+    status, _, err = _run(["train", "--config", str(unknown)], capsys)
+    assert status == 2 and "unknown keys 'batchsize', 'lr'" in err
+    as_json = tmp_path / "c.json"
+    as_json.write_text('{"recipe": "mlp-ring8", "train": {"steps": 2}}')
+    status, _, err = _run(["train", "--config", str(as_json)], capsys)
+    assert status == 2 and "[train]" in err
+
+
+def test_command_line_recipe_wins_over_the_config_files(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('recipe = "mlp-grid25"\nsteps = 1\nhidden = 8\nlayers = 1\n'
+                      'batch_size = 16\n')
+    out = tmp_path / "run"
+    status, _, _ = _run(["train", "--config", str(config), "--recipe", "mlp-ring8", "--out",
+                         str(out), "--quiet", "--device", "cpu"], capsys)
+    assert status == 0 and json.loads((out / "config.json").read_text())["data"] == "ring8"

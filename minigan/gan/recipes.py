@@ -1,7 +1,7 @@
 """Training configurations: one dataclass, and named recipes that cite their sources.
 
 `recipe(name, **overrides)` returns a TrainConfig; a TOML or JSON file can override any
-field (`minigan train --config FILE`).
+field (`minigan train --config FILE`, layout in `load_config_file`).
 """
 
 from __future__ import annotations
@@ -276,7 +276,18 @@ def recipe(name: str = "dcgan-mnist", **overrides) -> TrainConfig:
 
 
 def load_config_file(path) -> dict:
-    """The fields set in a TOML or JSON file (a [train] table in TOML is accepted too)."""
+    """The fields set in a TOML or JSON config file.
+
+    One layout is accepted: a flat table of TrainConfig fields, plus optionally
+    `recipe = "NAME"` to start from that recipe, e.g.
+
+        recipe = "mlp-ring8"
+        steps = 500
+        batch_size = 32
+
+    A sub-table (such as [train]) or a key that is not a field is refused by name, so no
+    setting is ever dropped quietly.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -294,4 +305,18 @@ def load_config_file(path) -> dict:
         raise ConfigError(f"config file {path} could not be parsed: {error}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a table of fields")
-    return values.get("train", values)
+    tables = [key for key, value in values.items() if isinstance(value, dict)]
+    if tables:
+        raise ConfigError(
+            f"config file {path}: tables are not read ({', '.join(f'[{t}]' for t in tables)}); "
+            "write every field at the top level (recipe = \"NAME\", steps = N, ...)"
+        )
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"recipe"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}; keys are 'recipe' and the config fields: "
+            f"{', '.join(sorted(known - {'recipe'}))}"
+        )
+    return values
