@@ -96,9 +96,9 @@ class Linear(Function):
     product and one fused bias + activation pass (kind "none": the plain layer).
 
     Backward, with gz = dL/d(pre-activation): gx = gz @ w, gw = gz^T @ x, gb = the column
-    sums of gz. Without a graph being recorded (a plain .backward()) these are computed on
-    arrays directly; with create_graph they are Tensor ops, so they can be differentiated
-    again (WGAN-GP, R1)."""
+    sums of gz, written in Tensor ops so they can be differentiated again (WGAN-GP, R1).
+    A plain .backward() records no graph, so `_backward_arrays` computes the same
+    formulas on arrays, fusing the activation's and the bias's gradient into one pass."""
 
     def forward(self, x, w, *bias, kind: str, slope: float):
         self.kind, self.slope = kind, slope
@@ -108,14 +108,22 @@ class Linear(Function):
         return z if kind == "none" else self.K.activation(z, kind, slope)
 
     def backward(self, g: Tensor):
+        if not is_grad_enabled():
+            return self._backward_arrays(g)
         x, w = self.inputs[:2]
         need = self.needs_input_grad
-        if is_grad_enabled():
-            gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
-            grads = [gz @ w if need[0] else None, gz.T @ x if need[1] else None]
-            if len(need) == 3:
-                grads.append(gz.sum(axis=0) if need[2] else None)
-            return tuple(grads)
+        gz = _activation_input_grad(self, g, self.output, self.kind, self.slope)
+        grads = [gz @ w if need[0] else None, gz.T @ x if need[1] else None]
+        if len(need) == 3:
+            grads.append(gz.sum(axis=0) if need[2] else None)
+        return tuple(grads)
+
+    def _backward_arrays(self, g: Tensor):
+        """backward's formulas on raw arrays, for when no graph of the gradient is wanted:
+        no Tensor bookkeeping, and the activation's gradient and the bias gradient (the
+        column sums) come from one kernel pass."""
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad
         if len(need) == 3 and need[2] and self.kind != "none":
             # the activation's gradient and the bias gradient (its column sums) in one pass
             gz, gbias = self.K.activation_grad_bias(g.array, self.output.array, self.kind,
@@ -158,7 +166,7 @@ def linear_act(input: Tensor, weight: Tensor, bias: Tensor | None, kind: str,
     negative slope), tanh, sigmoid or none. nn.Sequential uses it for a Linear followed by
     one of those activations; the results are those of the two ops applied in turn."""
     _check_kind(kind, slope, "linear_act")
-    _check_linear("linear_act", input, weight, bias)
+    _check_linear("linear", input, weight, bias)  # errors name the op the user called
     return _linear(input, weight, bias, kind, float(slope))
 
 

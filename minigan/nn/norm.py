@@ -7,8 +7,9 @@ affine=True gives a per-channel weight (ones) and bias (zeros); bias=False (keyw
 torch >= 2.13) drops the bias. Buffers, as in PyTorch (so state_dicts match key for key):
 running_mean (zeros), running_var (ones) and num_batches_tracked (an int64 scalar), present
 only when track_running_stats. In training mode the batch statistics normalise and the running ones
-are updated (unbiased variance, weight `momentum`; momentum=None means a cumulative average,
-1 / num_batches_tracked); in eval mode the running statistics normalise.
+are updated (unbiased variance, weight `momentum`; for BatchNorm momentum=None means a
+cumulative average, 1 / num_batches_tracked, and for InstanceNorm no update, both as in
+PyTorch); in eval mode the running statistics normalise.
 """
 
 from __future__ import annotations
@@ -133,9 +134,11 @@ FUSES_ACTIVATION.update((BatchNorm1d, BatchNorm2d))
 
 class InstanceNorm2d(_NormBase):
     """Normalise each sample's each channel over H, W. PyTorch's defaults: no affine
-    parameters and no running statistics (so eval mode normalises the same way)."""
+    parameters and no running statistics (so eval mode normalises the same way).
+    momentum=None leaves the running statistics where they are, as PyTorch's InstanceNorm
+    does (it passes momentum 0; unlike BatchNorm, no cumulative average)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
@@ -146,7 +149,7 @@ class InstanceNorm2d(_NormBase):
         return F.instance_norm(
             input, self.running_mean, self.running_var, self.weight, self.bias,
             use_input_stats=self.training or not self.track_running_stats,
-            momentum=self.momentum if self.momentum is not None else 0.1, eps=self.eps,
+            momentum=self.momentum if self.momentum is not None else 0.0, eps=self.eps,
         )
 
 
