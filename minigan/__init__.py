@@ -14,6 +14,7 @@ from .autograd import (
     enable_grad,
     exp,
     grad,
+    inference_mode,
     is_grad_enabled,
     log,
     no_grad,
@@ -30,22 +31,69 @@ from .backend import (
     set_num_threads,
 )
 from .creation import (
+    BoolTensor,
+    DoubleTensor,
+    FloatTensor,
+    IntTensor,
+    LongTensor,
     arange,
+    eye,
+    from_numpy,
     full,
+    is_tensor,
+    linspace,
     ones,
     ones_like,
     rand,
+    rand_like,
+    randint,
     randn,
+    randn_like,
     tensor,
     zeros,
     zeros_like,
 )
+from .ops import (
+    abs,
+    amax,
+    amin,
+    argmax,
+    clamp,
+    clone,
+    lerp,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    norm,
+    pow,
+    sigmoid,
+    std,
+    sum,
+    tanh,
+    var,
+)
 from .random import Generator, manual_seed
+from . import autograd  # noqa: E402  (already loaded above; named for mg.autograd)
+
+_LAZY_SUBPACKAGES = ("functional", "nn", "optim")
+
+
+def __getattr__(name: str):
+    """mg.nn, mg.optim, mg.functional as with torch, loaded on first use so that
+    `import minigan` stays as quick as before."""
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
 float32 = "float32"
 float64 = "float64"
+int32 = "int32"
+int64 = long = "int64"
 
 __all__ = [
     "Function", "Tensor", "cat", "concat", "enable_grad", "exp", "grad", "is_grad_enabled",
@@ -53,5 +101,9 @@ __all__ = [
     "available_devices", "default_device", "set_default_device", "set_num_threads", "arange",
     "full", "ones",
     "ones_like", "rand", "randn", "tensor", "zeros", "zeros_like", "Generator",
-    "manual_seed", "__version__",
+    "manual_seed", "__version__", "inference_mode", "BoolTensor", "DoubleTensor",
+    "FloatTensor", "IntTensor", "LongTensor", "eye", "from_numpy", "is_tensor", "linspace",
+    "rand_like", "randint", "randn_like", "abs", "amax", "amin", "argmax", "clamp", "clone",
+    "lerp", "matmul", "maximum", "mean", "minimum", "norm", "pow", "sigmoid", "std", "sum",
+    "tanh", "var", "autograd", "functional", "nn", "optim",
 ]

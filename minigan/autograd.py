@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections import namedtuple
 
 import numpy as np
 
 from . import backend as _backend
+from . import random as _random
 
 # ----------------------------------------------------------------------------- grad mode
 
@@ -46,7 +48,7 @@ class _GradMode:
     def __call__(self, function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            with type(self)():
+            with _GradMode(self.enabled):
                 return function(*args, **kwargs)
 
         return wrapper
@@ -68,6 +70,14 @@ class set_grad_enabled(_GradMode):
     pass
 
 
+class inference_mode(_GradMode):
+    """`with inference_mode():` or `@inference_mode()`: as no_grad (PyTorch also marks the
+    results as inference tensors, which minigan has no need for)."""
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+
+
 # ----------------------------------------------------------------------------- Function
 
 
@@ -78,7 +88,10 @@ class Function:
     Inside both, `self.xp` is the array module and `self.K` the kernel set of the inputs'
     device. Inside backward, `self.inputs` are the input Tensors, `self.output` the output
     Tensor, and `self.needs_input_grad[i]` says whether input i's gradient is wanted.
+    A view op (its output may share the input's storage) sets `is_view = True`.
     """
+
+    is_view = False
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
@@ -92,12 +105,18 @@ class Function:
                     f"({first.device} and {other.device}); move one with .to(device)"
                 )
         out = Tensor._wrap(ctx.forward(*[t.array for t in inputs], **params), ctx.backend)
+        if cls.is_view and ctx.xp.may_share_memory(out.array, first.array):
+            # a view shares its base's storage, so it shares the count of in-place changes
+            out._base = first if first._base is None else first._base
+            out._version = first._version
         if _grad_enabled and any(t.requires_grad for t in inputs):
             out.requires_grad = True
             out._ctx = ctx
             ctx.inputs = inputs
             ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            ctx._input_versions = tuple(t._version.value for t in inputs)
             ctx._output_ref = weakref.ref(out)
+            ctx._output_version = out._version.value
             ctx.freed = False
         return out
 
@@ -111,7 +130,16 @@ class Function:
 
     @property
     def output(self) -> Tensor:
-        return self._output_ref()
+        out = self._output_ref()
+        if out is not None and out._version.value != self._output_version:
+            raise RuntimeError(_modified_message(self, "its output", out, self._output_version))
+        return out
+
+    def check_versions(self) -> None:
+        """Raise if an input was changed in place after this op recorded it."""
+        for i, (t, version) in enumerate(zip(self.inputs, self._input_versions)):
+            if t._version.value != version:
+                raise RuntimeError(_modified_message(self, f"input {i}", t, version))
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
@@ -120,28 +148,57 @@ class Function:
         raise NotImplementedError
 
 
+def _modified_message(ctx: Function, which: str, t: Tensor, version: int) -> str:
+    return (
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: the tensor of shape {t.shape} ({which} of "
+        f"{type(ctx).__name__}) is at version {t._version.value}; expected version "
+        f"{version}. Compute it out of place (y = y * 2 instead of y *= 2), or use a "
+        ".clone() of it in the graph"
+    )
+
+
 # ----------------------------------------------------------------------------- Tensor
 
 
-class Tensor:
-    """An n-dimensional array on a device, with an optional gradient."""
+class _Version:
+    """How many times a storage was changed in place; shared by a tensor, its .data,
+    its detach() and its views, so a change through any of them is seen by all."""
 
-    __slots__ = ("array", "requires_grad", "grad", "_ctx", "_backend", "__weakref__")
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0):
+        self.value = value
+
+
+
+class Tensor:
+    """An n-dimensional array on a device, with an optional gradient.
+
+    `Tensor(data)` converts data to the default dtype float32, as torch.Tensor does
+    (`minigan.tensor(data)` keeps an array's dtype); `Tensor(2, 3)` is the legacy shape
+    constructor (zeros). The raw backend array is `.array`.
+    """
+
+    __slots__ = ("array", "requires_grad", "grad", "_ctx", "_backend", "_version", "_base",
+                 "__weakref__")
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
-    def __init__(self, data, requires_grad: bool = False, device=None, dtype=None):
+    def __init__(self, *data, requires_grad: bool = False, device=None, dtype=None):
         self._backend = _backend.get(device)
-        if isinstance(data, Tensor):
-            data = data.array
-        is_array = isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")
-        array = self._backend.asarray(data)
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-        elif array.dtype.kind == "f" and not (is_array and array.dtype in (np.float32, np.float64)):
-            array = array.astype(np.float32)  # Python numbers and lists: float32 by default
+        dtype = np.float32 if dtype is None else dtype
+        if all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in data):
+            array = self._backend.xp.zeros(tuple(int(d) for d in data), dtype=dtype)
+        elif len(data) == 1:
+            value = data[0].array if isinstance(data[0], Tensor) else data[0]
+            array = self._backend.asarray(value).astype(dtype, copy=False)
+        else:
+            raise TypeError(f"Tensor: expected data or whole-number sizes, got {data!r}")
         self.array = array
         self.grad = None
         self._ctx = None
+        self._version = _Version()
+        self._base = None
         if requires_grad and self.array.dtype.kind != "f":
             raise RuntimeError(
                 f"only floating-point tensors can require grad (got dtype {self.array.dtype})"
@@ -157,6 +214,8 @@ class Tensor:
         t._ctx = None
         t._backend = backend
         t.requires_grad = False
+        t._version = _Version()
+        t._base = None
         return t
 
     # ---- description
@@ -182,6 +241,9 @@ class Tensor:
     def ndim(self) -> int:
         return self.array.ndim
 
+    def dim(self) -> int:
+        return self.array.ndim
+
     @property
     def device(self) -> str:
         return self._backend.name
@@ -197,12 +259,19 @@ class Tensor:
         return int(self.array.size)
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         device = "" if self.device == "numpy" else f", device={self.device!r}"
         return f"tensor({np.array2string(self.numpy(), precision=4)}{device}{grad})"
+
+    def __format__(self, spec: str) -> str:
+        if self.numel() == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
 
     # ---- conversion
     def numpy(self) -> np.ndarray:
@@ -214,14 +283,40 @@ class Tensor:
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
-    def item(self) -> float:
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"item: a tensor with {self.numel()} elements cannot be converted to a "
+                "Python number (expected one element)"
+            )
         return self.numpy().item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self.numel()} elements is ambiguous "
+                "(use .any() or .all())"
+            )
+        return bool(self.item())
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.array, self._backend)
+        """The same storage without a graph (it shares the version counter)."""
+        out = Tensor._wrap(self.array, self._backend)
+        out._version = self._version
+        return out
+
+    def clone(self) -> Tensor:
+        """A copy with its own storage; differentiable (the gradient passes unchanged)."""
+        return Clone.apply(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
@@ -230,7 +325,10 @@ class Tensor:
         return self
 
     def to(self, device=None, dtype=None) -> Tensor:
-        """A copy on another device and/or with another dtype (self when nothing changes)."""
+        """A copy on another device and/or with another dtype (self when nothing changes).
+        As in PyTorch, a dtype may come first: `t.to(minigan.float64)`."""
+        if device is not None and _is_dtype(device):
+            device, dtype = None, device
         target = _backend.get(device) if device is not None else self._backend
         if target is self._backend and (dtype is None or np.dtype(dtype) == self.dtype):
             return self
@@ -241,14 +339,41 @@ class Tensor:
         out.requires_grad = self.requires_grad and not self._ctx
         return out
 
+    def cpu(self) -> Tensor:
+        """This tensor on the host: itself when it already is (devices numpy and cpu)."""
+        return self if self.device != "cuda" else self.to(_backend.host_device())
+
+    def cuda(self) -> Tensor:
+        """This tensor on the GPU (a clear error when there is no usable one)."""
+        return self.to("cuda")
+
     def float(self) -> Tensor:
         return self.to(dtype=np.float32)
 
     def double(self) -> Tensor:
         return self.to(dtype=np.float64)
 
+    def long(self) -> Tensor:
+        return self.to(dtype=np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtype=np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtype=np.bool_)
+
     def astype(self, dtype) -> Tensor:
         return self.to(dtype=dtype)
+
+    def type(self, dtype=None):
+        """With no argument, the type's name ("minigan.FloatTensor"); with a tensor type
+        (minigan.FloatTensor, ...), a dtype or a type name, this tensor converted to it."""
+        if dtype is None:
+            return "minigan." + _TYPE_NAMES.get(np.dtype(self.dtype), f"Tensor[{self.dtype}]")
+        if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
+            name = dtype.split(".")[-1]
+            dtype = next(d for d, n in _TYPE_NAMES.items() if n == name)
+        return self.to(dtype=getattr(dtype, "dtype", dtype))
 
     # ---- autograd entry points
     def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
@@ -267,9 +392,137 @@ class Tensor:
             grad = Tensor._wrap(self._backend.xp.ones_like(self.array), self._backend)
         run_backward([self], [as_tensor(grad, self)], None, retain_graph, create_graph)
 
-    def zero_(self) -> Tensor:
-        self.array[...] = 0
+    # ---- in place (PyTorch's rules; docs/internals.md, "In-place ops and version counters")
+    def _inplace(self, op: str, compute) -> Tensor:
+        """self <- compute(self), written into self's storage, so `.data`, views and an
+        optimizer's flat buffer all see the change; compute maps a Tensor to new values.
+
+        Outside no_grad a leaf that requires grad may not change (its gradient would
+        describe values it no longer holds). When a graph is recorded (grad mode on, and
+        self or an operand requires grad), the op joins the graph: the new node takes a
+        copy of the old values as its input and self becomes the node's output. Each
+        change bumps the version counter, so a backward that needs the overwritten values
+        stops with a clear error instead of returning a wrong gradient.
+        """
+        if _grad_enabled and self.requires_grad and self._ctx is None:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad cannot be changed in place outside "
+                "no_grad (update it under `with minigan.no_grad():`, or through .data)"
+            )
+        old = self.detach()
+        old.requires_grad, old._ctx = self.requires_grad, self._ctx
+        result = compute(old if _grad_enabled else self)
+        if not (_grad_enabled and result.requires_grad):
+            self._write(op, result)
+            return self
+        if self._base is not None:
+            raise RuntimeError(
+                f"{op}: this tensor is a view of another tensor, and changing a view in place "
+                "while a graph is recorded is not supported; compute it out of place "
+                "(y = y + x instead of y += x)"
+            )
+        # the new node must keep the old values: it gets a private copy of them
+        old.array, old._version = self.array.copy(), _Version(self._version.value)
+        if self._ctx is not None:
+            self._ctx._output_ref = weakref.ref(old)
+        self._write(op, result)
+        ctx = result._ctx
+        self.requires_grad, self._ctx = True, ctx
+        ctx._output_ref = weakref.ref(self)
+        ctx._output_version = self._version.value
         return self
+
+    def _write(self, op: str, values: Tensor) -> None:
+        """Copy values (broadcast to self's shape, cast to its dtype) into self's storage."""
+        if values._backend is not self._backend:
+            raise RuntimeError(
+                f"{op}: tensors on different devices ({self.device} and {values.device})"
+            )
+        if np.broadcast_shapes(values.shape, self.shape) != self.shape:
+            raise RuntimeError(
+                f"{op}: a result of shape {values.shape} does not fit in place into a tensor "
+                f"of shape {self.shape}"
+            )
+        if not np.can_cast(values.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(
+                f"{op}: a result of dtype {values.dtype} cannot be stored in place in a "
+                f"tensor of dtype {self.dtype}"
+            )
+        if values.array is not self.array:
+            self.array[...] = values.array
+        self._version.value += 1
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace("add_", lambda t: t + (other if alpha == 1 else alpha * other))
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace("sub_", lambda t: t - (other if alpha == 1 else alpha * other))
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace("mul_", lambda t: t * other)
+
+    def div_(self, other) -> Tensor:
+        return self._inplace("div_", lambda t: t / other)
+
+    def clamp_(self, min=None, max=None) -> Tensor:
+        return self._inplace("clamp_", lambda t: t.clamp(min, max))
+
+    clip_ = clamp_
+
+    def lerp_(self, end, weight) -> Tensor:
+        return self._inplace("lerp_", lambda t: t + weight * (end - t))
+
+    def copy_(self, src) -> Tensor:
+        """Copy src's values (broadcast, cast, moved to this device) into this tensor;
+        the gradient flows to src."""
+        src = src if isinstance(src, Tensor) else as_tensor(src, self)
+        if src._backend is not self._backend:
+            src = src.to(self._backend)
+        return self._inplace("copy_", lambda t: where(True, src, t))
+
+    def fill_(self, value) -> Tensor:
+        return self.copy_(value)
+
+    def zero_(self) -> Tensor:
+        return self.copy_(0)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with samples of N(mean, std^2) from the generator (the default one if None)."""
+        values = _random.resolve(generator).normal(self.shape, self.dtype, mean, std)
+        return self.copy_(Tensor._wrap(self._backend.asarray(values), self._backend))
+
+    def uniform_(self, *bounds: float, generator=None, **named: float) -> Tensor:
+        """Fill with samples of U[from, to) (PyTorch's argument names `from` and `to`,
+        default 0 and 1) from the generator (the default one if None)."""
+        low = bounds[0] if len(bounds) > 0 else named.pop("from", 0.0)
+        high = bounds[1] if len(bounds) > 1 else named.pop("to", 1.0)
+        if named:
+            raise TypeError(f"uniform_: unexpected arguments {sorted(named)}")
+        values = _random.resolve(generator).uniform(self.shape, self.dtype, low, high)
+        return self.copy_(Tensor._wrap(self._backend.asarray(values), self._backend))
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, index, value) -> None:
+        index = _raw_index(index)
+        recording = _grad_enabled and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+        if not recording:  # the common case: write the selected elements only
+            value = value.array if isinstance(value, Tensor) else value
+            self.array[index] = value
+            self._version.value += 1
+            return
+        self._inplace("setitem", lambda t: SetItem.apply(t, as_tensor(value, t), index=index))
 
     # ---- arithmetic (each a Function below)
     def __add__(self, other):
@@ -301,22 +554,25 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return exp(exponent * log(self))
+            return PowTensor.apply(self, exponent)
         return Pow.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base):
-        return exp(self * float(np.log(base)))
+        return PowTensor.apply(as_tensor(base, self), self)
+
+    def pow(self, exponent):
+        return self**exponent
 
     def __matmul__(self, other):
-        return MatMul.apply(self, as_tensor(other, self))
+        return matmul(self, other)
 
     def __rmatmul__(self, other):
-        return MatMul.apply(as_tensor(other, self), self)
+        return matmul(as_tensor(other, self), self)
 
     def __abs__(self):
         return Abs.apply(self)
 
-    # comparisons: no gradient, boolean tensors
+    # comparisons: no gradient, boolean tensors (hashing stays by identity)
     def _compare(self, other, op):
         other = other.array if isinstance(other, Tensor) else other
         return Tensor._wrap(op(self.array, other), self._backend)
@@ -333,13 +589,33 @@ class Tensor:
     def __ge__(self, other):
         return self._compare(other, lambda a, b: a >= b)
 
-    def eq(self, other):
+    def __eq__(self, other):
         return self._compare(other, lambda a, b: a == b)
 
-    def ne(self, other):
+    def __ne__(self, other):
         return self._compare(other, lambda a, b: a != b)
 
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def __and__(self, other):
+        return self._compare(other, lambda a, b: a & b)
+
+    def __or__(self, other):
+        return self._compare(other, lambda a, b: a | b)
+
+    def __xor__(self, other):
+        return self._compare(other, lambda a, b: a ^ b)
+
+    def __invert__(self):
+        return Tensor._wrap(~self.array, self._backend)
+
     __hash__ = object.__hash__
+
+    def any(self) -> Tensor:
+        return Tensor._wrap(self._backend.xp.asarray(self.array.any()), self._backend)
+
+    def all(self) -> Tensor:
+        return Tensor._wrap(self._backend.xp.asarray(self.array.all()), self._backend)
 
     # ---- elementwise
     def exp(self):
@@ -354,34 +630,129 @@ class Tensor:
     def abs(self):
         return Abs.apply(self)
 
+    def tanh(self):
+        from .functional import tanh
+
+        return tanh(self)
+
+    def sigmoid(self):
+        from .functional import sigmoid
+
+        return sigmoid(self)
+
     def clip(self, min=None, max=None):
         return Clip.apply(self, low=min, high=max)
 
     clamp = clip
 
-    # ---- reductions
-    def sum(self, axis=None, keepdims: bool = False):
-        return Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+    def maximum(self, other):
+        return maximum(self, other)
 
-    def mean(self, axis=None, keepdims: bool = False):
-        axes = _axes(axis, self.ndim)
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def lerp(self, end, weight):
+        return lerp(self, end, weight)
+
+    # ---- reductions: PyTorch's dim/keepdim, NumPy's axis/keepdims accepted as aliases
+    def sum(self, dim=None, keepdim: bool = False, **aliases):
+        dim, keepdim = _dim_args("sum", dim, keepdim, aliases)
+        return Sum.apply(self, axis=_axes(dim, self.ndim), keepdims=keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False, **aliases):
+        dim, keepdim = _dim_args("mean", dim, keepdim, aliases)
+        axes = _axes(dim, self.ndim)
         count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
-        return Sum.apply(self, axis=axes, keepdims=keepdims) * (1.0 / max(count, 1))
+        return Sum.apply(self, axis=axes, keepdims=keepdim) * (1.0 / max(count, 1))
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
-        centered = self - self.mean(axis, keepdims=True)
-        axes = _axes(axis, self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        return (centered * centered).sum(axis, keepdims) * (1.0 / max(count - unbiased, 1))
+    def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None, **aliases):
+        """Variance over dim: sum of squared deviations / (N - correction); correction 1
+        (unbiased=True, the default, as in PyTorch) or 0 (unbiased=False)."""
+        dim, keepdim = _dim_args("var", dim, keepdim, aliases)
+        if unbiased is not None and correction is not None:
+            raise TypeError("var: pass unbiased= or correction=, not both")
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None \
+            else correction
+        axes = _axes(dim, self.ndim)
+        centered = self - self.mean(axes, keepdim=True)
+        count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
+        # N <= correction: no estimate, NaN as in PyTorch
+        scale = 1.0 / (count - correction) if count > correction else float("nan")
+        return (centered * centered).sum(axes, keepdim) * scale
 
-    def max(self, axis=None, keepdims: bool = False):
-        return Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None, **aliases):
+        return self.var(dim, unbiased, keepdim, correction=correction, **aliases).sqrt()
 
-    def min(self, axis=None, keepdims: bool = False):
-        return -Max.apply(-self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+    def norm(self, p="fro", dim=None, keepdim: bool = False, **aliases):
+        """The p-norm over dim (all elements if None): p = 2 or "fro", 1, inf, or any
+        p > 0. At a zero vector the 2-norm's gradient is 0, as in PyTorch."""
+        dim, keepdim = _dim_args("norm", dim, keepdim, aliases)
+        axes = _axes(dim, self.ndim)
+        if p in ("fro", 2, 2.0):
+            squares = (self * self).sum(axes, keepdim)
+            positive = squares > 0
+            zero = squares * 0.0
+            return where(positive, where(positive, squares, zero + 1.0).sqrt(), zero)
+        if p == 1:
+            return self.abs().sum(axes, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(axes, keepdim)
+        if isinstance(p, (int, float)) and p > 0:
+            return (self.abs() ** p).sum(axes, keepdim) ** (1.0 / p)
+        raise ValueError(f"norm: p must be 'fro', inf or a number > 0, got {p!r}")
 
-    def argmax(self, axis=None):
-        return Tensor._wrap(self.array.argmax(axis=axis), self._backend)
+    def amax(self, dim=None, keepdim: bool = False, **aliases):
+        """The largest value over dim; ties share the gradient equally (torch.amax)."""
+        dim, keepdim = _dim_args("amax", dim, keepdim, aliases)
+        return Max.apply(self, axis=_axes(dim, self.ndim), keepdims=keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False, **aliases):
+        return -(-self).amax(dim, keepdim, **aliases)
+
+    def max(self, dim=None, keepdim: bool = False, **aliases):
+        """max(): the largest element; max(dim): (values, indices) along dim, the
+        gradient going to the chosen index; max(other): the elementwise maximum."""
+        if isinstance(dim, Tensor):
+            return maximum(self, dim)
+        dim, keepdim = _dim_args("max", dim, keepdim, aliases)
+        if dim is None:
+            return self.amax()
+        return self._select_along("max", dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False, **aliases):
+        if isinstance(dim, Tensor):
+            return minimum(self, dim)
+        dim, keepdim = _dim_args("min", dim, keepdim, aliases)
+        if dim is None:
+            return self.amin()
+        return self._select_along("min", dim, keepdim)
+
+    def _select_along(self, op: str, dim: int, keepdim: bool):
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{op}: dim must be one whole number, got {dim!r}")
+        xp, dim = self._backend.xp, int(dim) % max(self.ndim, 1)
+        indices = (xp.argmax if op == "max" else xp.argmin)(self.array, axis=dim)
+        # index every other axis by its own position: out[i, k] = self[i, indices[i, k], k]
+        grid = [xp.arange(s).reshape([-1 if j == i else 1 for j in range(indices.ndim)])
+                for i, s in enumerate(indices.shape)]
+        values = self[tuple(grid[:dim]) + (indices,) + tuple(grid[dim:])]
+        indices = Tensor._wrap(indices, self._backend)
+        if keepdim:
+            values, indices = values.unsqueeze(dim), indices.unsqueeze(dim)
+        return (MaxResult if op == "max" else MinResult)(values, indices)
+
+    def argmax(self, dim=None, keepdim: bool = False, **aliases):
+        dim, keepdim = _dim_args("argmax", dim, keepdim, aliases)
+        out = self._backend.xp.argmax(self.array, axis=dim)
+        if keepdim:
+            out = self._backend.xp.expand_dims(out, dim) if dim is not None \
+                else out.reshape((1,) * self.ndim)
+        return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
+
+    def argmin(self, dim=None, keepdim: bool = False, **aliases):
+        return (-self).argmax(dim, keepdim, **aliases)
 
     # ---- shape
     def reshape(self, *shape):
@@ -422,15 +793,66 @@ class Tensor:
         return self.reshape(self.shape[:dim] + self.shape[dim + 1 :])
 
     def expand(self, *shape):
+        """A broadcast view with the given shape; -1 keeps a dimension's size."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return broadcast_to(self, tuple(shape))
+        lead = len(shape) - self.ndim
+        if lead < 0 or any(s == -1 for s in shape[:lead]):
+            raise RuntimeError(f"expand: cannot expand shape {self.shape} to {tuple(shape)}")
+        shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s
+                      for i, s in enumerate(shape))
+        return broadcast_to(self, shape)
+
+    def expand_as(self, other: Tensor):
+        return self.expand(other.shape)
 
     def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.array
-        elif isinstance(index, tuple):
-            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-        return GetItem.apply(self, index=index)
+        return GetItem.apply(self, index=_raw_index(index))
+
+
+def _raw_index(index):
+    """An index with its Tensors replaced by their arrays."""
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _dim_args(op: str, dim, keepdim: bool, aliases: dict):
+    """(dim, keepdim) from PyTorch's names or NumPy's aliases axis= and keepdims=."""
+    axis = aliases.pop("axis", None)
+    keepdims = aliases.pop("keepdims", None)
+    if aliases:
+        raise TypeError(f"{op}: unexpected argument(s) {', '.join(sorted(aliases))}")
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: pass dim= or its alias axis=, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return (tuple(dim) if isinstance(dim, list) else dim), bool(keepdim)
+
+
+def _is_dtype(value) -> bool:
+    """Whether value names a dtype rather than a device (Tensor.to accepts either first)."""
+    if isinstance(value, _backend.Backend) or value in _backend.DEVICES:
+        return False
+    try:
+        np.dtype(getattr(value, "dtype", value))
+    except TypeError:
+        return False
+    return True
+
+
+# the legacy tensor type names (t.type(), minigan.FloatTensor, ...)
+_TYPE_NAMES = {np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+               np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+               np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+               np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+               np.dtype(np.bool_): "BoolTensor"}
+
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -523,6 +945,7 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 ctx.needs_input_grad = tuple(p.requires_grad and id(p) in wanted
                                              for p in ctx.inputs)
             try:
+                ctx.check_versions()
                 input_grads = ctx.backward(g)
             finally:
                 needs, ctx.needs_input_grad = ctx.needs_input_grad, needs
@@ -546,15 +969,17 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         only_inputs: bool = True, allow_unused=False) -> tuple:
     """d(outputs)/d(inputs), with PyTorch's meaning; .grad fields are left alone.
 
-    With create_graph=True the returned gradients carry a graph of their own, so a
-    penalty written with them (WGAN-GP, R1) can be differentiated again.
+    Returns a tuple with one gradient per input, also for a single input Tensor, as
+    torch.autograd.grad does: `grad(loss, x)[0]`. With create_graph=True the returned
+    gradients carry a graph of their own, so a penalty written with them (WGAN-GP, R1) can
+    be differentiated again. only_inputs is accepted for PyTorch's sake and has no effect
+    (as in PyTorch 2).
     """
-    single = isinstance(inputs, Tensor)
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
@@ -589,7 +1014,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         elif not create_graph:
             g = g.detach()
         result.append(g)
-    return result[0] if single else tuple(result)
+    return tuple(result)
 
 
 # ----------------------------------------------------------------------------- primitive ops
@@ -618,6 +1043,8 @@ class SumTo(Function):
 
 
 class BroadcastTo(Function):
+    is_view = True
+
     def forward(self, x, shape):
         return self.xp.broadcast_to(x, shape)
 
@@ -690,6 +1117,72 @@ class Pow(Function):
         return g * p * (x ** (p - 1))
 
 
+class PowTensor(Function):
+    """a ** b elementwise for tensors a and b. d/da = b a^(b-1) (0 where b = 0), d/db =
+    a^b log a (0 where a = 0 and b >= 0): PyTorch's conventions, so a negative or zero base
+    gives the right value and a finite gradient for the base."""
+
+    def forward(self, a, b):
+        return self.xp.power(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = gb = None
+        zero = g * 0.0
+        if self.needs_input_grad[0]:
+            # where b = 0 the exponent b - 1 is replaced by 1, so 0 * 0^-1 never appears
+            ga = sum_to(g * b * a ** where(b == 0, zero + 1.0, b - 1.0), a.shape)
+        if self.needs_input_grad[1]:
+            # log of a where it is used; 1 elsewhere, so no inf/NaN enters the graph
+            masked = (a == 0) & (b >= 0)
+            safe_a = where(masked, zero + 1.0, a + zero)
+            gb = sum_to(where(masked, zero, g * self.output * log(safe_a)), b.shape)
+        return ga, gb
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+class Maximum(Function):
+    """max(a, b) elementwise; where a == b each gets half the gradient, as in PyTorch."""
+
+    def forward(self, a, b):
+        out = self.xp.maximum(a, b)
+        self.share_a = ((a > b) + 0.5 * (a == b)).astype(out.dtype)
+        return out
+
+    def backward(self, g):
+        a, b = self.inputs
+        share = Tensor._wrap(self.share_a, self.backend)
+        ga = sum_to(g * share, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * (1.0 - share), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class SetItem(Function):
+    """x with x[index] = v (v broadcast): item assignment while a graph is recorded."""
+
+    def forward(self, x, v, index):
+        self.index = index
+        out = x.copy()
+        out[index] = v
+        return out
+
+    def backward(self, g):
+        x, v = self.inputs
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = SetItem.apply(g, as_tensor(0.0, g), index=self.index)
+        if self.needs_input_grad[1]:
+            gv = sum_to(g[self.index], v.shape)
+        return gx, gv
+
+
 class Exp(Function):
     def forward(self, x):
         return self.xp.exp(x)
@@ -741,27 +1234,37 @@ class Clip(Function):
 
 
 class MatMul(Function):
+    """a @ b with NumPy's (and PyTorch's) rules: a 1-D operand is a vector, more than two
+    dimensions are batches. The gradient of each case follows from out[..., i, j] =
+    sum_k a[..., i, k] b[..., k, j], with a vector's missing axis left out."""
+
     def forward(self, a, b):
         return self.K.matmul(a, b) if a.ndim == b.ndim == 2 else a @ b
 
     def backward(self, g):
         a, b = self.inputs
         ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a scalar
+            ga = g * b if self.needs_input_grad[0] else None
+            gb = g * a if self.needs_input_grad[1] else None
+            return ga, gb
         if self.needs_input_grad[0]:
-            ga = g @ b.transpose(-1, -2) if b.ndim > 1 else _outer_last(g, b)
+            if a.ndim == 1:  # g (..., n), b (..., k, n)
+                ga = (b * g.unsqueeze(-2)).sum(-1)
+            elif b.ndim == 1:  # g (..., m), b (k,)
+                ga = g.unsqueeze(-1) * b
+            else:
+                ga = g @ b.transpose(-1, -2)
             ga = sum_to(ga, a.shape)
         if self.needs_input_grad[1]:
-            gb = a.transpose(-1, -2) @ g if a.ndim > 1 else _outer_first(a, g)
+            if a.ndim == 1:  # a (k,), g (..., n)
+                gb = a.unsqueeze(-1) * g.unsqueeze(-2)
+            elif b.ndim == 1:  # a (..., m, k), g (..., m)
+                gb = (a * g.unsqueeze(-1)).sum(-2)
+            else:
+                gb = a.transpose(-1, -2) @ g
             gb = sum_to(gb, b.shape)
         return ga, gb
-
-
-def _outer_last(g, b):
-    return g.unsqueeze(-1) * b
-
-
-def _outer_first(a, g):
-    return a.unsqueeze(-1) * g.unsqueeze(-2)
 
 
 class Sum(Function):
@@ -795,6 +1298,8 @@ class Max(Function):
 
 
 class Reshape(Function):
+    is_view = True
+
     def forward(self, x, shape):
         return x.reshape(shape)
 
@@ -803,6 +1308,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    is_view = True
+
     def forward(self, x, axes):
         self.axes = axes
         return x.transpose(axes)
@@ -812,9 +1319,11 @@ class Permute(Function):
 
 
 class GetItem(Function):
+    is_view = True
+
     def forward(self, x, index):
         self.index = index
-        return x[index]
+        return self.xp.asarray(x[index])  # an array also when one element is picked
 
     def backward(self, g):
         return IndexAdd.apply(g, shape=self.inputs[0].shape, index=self.index)
@@ -878,7 +1387,9 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(x)
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors, dim: int = 0, **aliases) -> Tensor:
+    """Join tensors along an existing dimension (NumPy's axis= is an alias of dim=)."""
+    dim, _ = _dim_args("cat", None if "axis" in aliases else dim, False, aliases)
     tensors = list(tensors)
     return Concat.apply(*tensors, axis=dim % tensors[0].ndim)
 
@@ -886,10 +1397,43 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors, dim: int = 0, **aliases) -> Tensor:
+    """Join tensors along a new dimension (NumPy's axis= is an alias of dim=)."""
+    dim, _ = _dim_args("stack", None if "axis" in aliases else dim, False, aliases)
     tensors = list(tensors)
     dim = dim % (tensors[0].ndim + 1)
     return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """input @ other (torch.matmul): vectors, matrices and batches of matrices."""
+    other = as_tensor(other, input)
+    if input.ndim == 0 or other.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                           f"{input.shape} and {other.shape}")
+    inner = other.shape[0] if other.ndim == 1 else other.shape[-2]
+    if input.shape[-1] != inner:
+        raise RuntimeError(f"matmul: shapes {input.shape} and {other.shape} cannot be "
+                           f"multiplied ({input.shape[-1]} != {inner})")
+    if input.dtype != other.dtype:
+        raise RuntimeError(f"matmul: both arguments must have the same dtype, got "
+                           f"{input.dtype} and {other.dtype}")
+    return MatMul.apply(input, other)
+
+
+def maximum(input: Tensor, other) -> Tensor:
+    """The elementwise maximum (torch.maximum); ties split the gradient."""
+    return Maximum.apply(input, as_tensor(other, input))
+
+
+def minimum(input: Tensor, other) -> Tensor:
+    """The elementwise minimum (torch.minimum); ties split the gradient."""
+    return -Maximum.apply(-input, -as_tensor(other, input))
+
+
+def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
+    """input + weight * (end - input) (torch.lerp)."""
+    return input + weight * (end - input)
 
 
 def where(condition, a, b) -> Tensor:

@@ -125,6 +125,12 @@ def available_devices() -> list[str]:
     return found
 
 
+def host_device() -> str:
+    """The device for tensors in host memory (Tensor.cpu, from_numpy): cpu when Numba is
+    installed, else numpy."""
+    return "cpu" if numba_problem() is None else "numpy"
+
+
 def default_device() -> str:
     """The device set by set_default_device, else the fastest one this machine has."""
     if not _default:

@@ -14,13 +14,30 @@ def _shape(shape) -> tuple:
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A new tensor holding a copy of data (lists, numbers, arrays, tensors)."""
+    """A new tensor holding a copy of data (lists, numbers, arrays, tensors). An array's or
+    tensor's dtype is kept; Python floats become float32, ints int64 (torch.tensor's rule)."""
     if isinstance(data, Tensor):
         device = device or data.device
         data = data.array if device == data.device else data.numpy()
     if hasattr(data, "copy") and not isinstance(data, (list, tuple)):
         data = data.copy()
+    if dtype is None:
+        dtype = data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
+        if dtype == np.float64 and not hasattr(data, "dtype"):
+            dtype = np.float32
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor over a NumPy array's memory (changes show through both), keeping its
+    dtype, on the host device (torch.from_numpy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array, backend.get(backend.host_device()))
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
 
 
 def _filled(fill, shape, dtype, requires_grad, device) -> Tensor:
@@ -54,15 +71,95 @@ def randn(*shape, generator: Generator | None = None, dtype=None, requires_grad=
           device=None) -> Tensor:
     """Standard normal samples from the generator (the default one if None)."""
     values = resolve(generator).normal(_shape(shape), dtype or np.float32)
-    return Tensor(values, requires_grad=requires_grad, device=device)
+    return Tensor(values, requires_grad=requires_grad, device=device, dtype=values.dtype)
 
 
 def rand(*shape, generator: Generator | None = None, dtype=None, requires_grad=False,
          device=None) -> Tensor:
     """Uniform samples in [0, 1) from the generator (the default one if None)."""
     values = resolve(generator).uniform(_shape(shape), dtype or np.float32)
-    return Tensor(values, requires_grad=requires_grad, device=device)
+    return Tensor(values, requires_grad=requires_grad, device=device, dtype=values.dtype)
 
 
 def arange(*args, dtype=None, device=None) -> Tensor:
-    return Tensor(np.arange(*args, dtype=dtype), device=device)
+    values = np.arange(*args, dtype=dtype)
+    if dtype is None and values.dtype == np.float64:
+        values = values.astype(np.float32)  # float bounds give the default float dtype
+    return Tensor(values, device=device, dtype=values.dtype)
+
+
+def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
+               generator: Generator | None = None) -> Tensor:
+    return randn(input.shape, generator=generator, dtype=dtype or input.dtype,
+                 requires_grad=requires_grad, device=device or input.device)
+
+
+def rand_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
+              generator: Generator | None = None) -> Tensor:
+    return rand(input.shape, generator=generator, dtype=dtype or input.dtype,
+                requires_grad=requires_grad, device=device or input.device)
+
+
+def randint(*args, size=None, high=None, generator: Generator | None = None, dtype=None,
+            device=None) -> Tensor:
+    """Integers uniform in [low, high): randint(high, size) or randint(low, high, size),
+    int64 by default (torch.randint)."""
+    args = list(args) + [a for a in (high, size) if a is not None]
+    if len(args) == 2:
+        args.insert(0, 0)
+    if len(args) != 3:
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    low, high, size = args
+    values = resolve(generator).integers(int(low), int(high), _shape(tuple(size)))
+    return Tensor(values, device=device, dtype=dtype or np.int64)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """steps evenly spaced values from start to end, both included (torch.linspace)."""
+    values = np.linspace(start, end, steps)
+    return Tensor(values, device=device, dtype=dtype or np.float32,
+                  requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
+    return Tensor(np.eye(n, m), device=device, dtype=dtype or np.float32,
+                  requires_grad=requires_grad)
+
+
+class _TensorType(type):
+    """isinstance(t, minigan.FloatTensor) asks for the dtype, as in PyTorch."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == getattr(cls, "dtype", None)
+
+
+class _LegacyTensor(metaclass=_TensorType):
+    """PyTorch's legacy typed constructors: FloatTensor(data) or FloatTensor(*sizes)
+    (zeros); `t.type(FloatTensor)` converts."""
+
+    dtype: np.dtype
+
+    def __new__(cls, *data, device=None) -> Tensor:
+        return Tensor(*data, device=device, dtype=cls.dtype)
+
+
+class FloatTensor(_LegacyTensor):
+    dtype = np.dtype(np.float32)
+
+
+class DoubleTensor(_LegacyTensor):
+    dtype = np.dtype(np.float64)
+
+
+class LongTensor(_LegacyTensor):
+    dtype = np.dtype(np.int64)
+
+
+class IntTensor(_LegacyTensor):
+    dtype = np.dtype(np.int32)
+
+
+class BoolTensor(_LegacyTensor):
+    dtype = np.dtype(np.bool_)

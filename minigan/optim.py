@@ -138,6 +138,9 @@ class Optimizer:
         has_grad = [p.grad is not None for p in pack.params]
         if not any(has_grad):
             return
+        for p, has in zip(pack.params, has_grad):
+            if has:  # an in-place change, as in torch: a graph recorded before sees it
+                p._version.value += 1
         for p, where, has in zip(pack.params, pack.slices, has_grad):
             if has:
                 if p.grad.shape != p.shape:

@@ -97,6 +97,6 @@ def check_double_gradients(fn, *arrays, device="numpy", seed=0, wrt=None):
         if s is None:
             analytic = np.zeros_like(arrays[i])
         else:
-            g = mg.grad(s, tensors[i], retain_graph=True, allow_unused=True)
+            (g,) = mg.grad(s, tensors[i], retain_graph=True, allow_unused=True)
             analytic = np.zeros_like(arrays[i]) if g is None else g.numpy()
         _assert_close(analytic, numerical_gradient(scalar, arrays, i), f"d2/d input {i}")

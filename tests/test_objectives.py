@@ -182,7 +182,7 @@ def test_r1_penalty_on_quadratic_critic():
     grads = 2 * a.numpy() * real.numpy()
     squared = (grads**2).reshape(3, -1).sum(axis=1)
     np.testing.assert_allclose(penalty.item(), 2.0 * squared.mean(), rtol=1e-12)
-    np.testing.assert_allclose(mg.grad(penalty, a).numpy(), expected_grad, rtol=1e-12)
+    np.testing.assert_allclose(mg.grad(penalty, a)[0].numpy(), expected_grad, rtol=1e-12)
 
 
 def test_r1_penalty_backward_reaches_weights_through_forward_nodes():

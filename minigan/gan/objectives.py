@@ -134,7 +134,7 @@ def _input_gradient(critic, x: Tensor) -> Tensor:
     """d sum(critic(x)) / dx, keeping the graph so a penalty on it can be differentiated
     with respect to the critic's weights (double backward)."""
     x = x.detach().requires_grad_()
-    return grad(critic(x).sum(), x, create_graph=True)
+    return grad(critic(x).sum(), x, create_graph=True)[0]
 
 
 def gradient_penalty(critic, real: Tensor, fake: Tensor, generator: Generator | None = None,
@@ -146,7 +146,8 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, generator: Generator | 
         raise ValueError(f"gradient_penalty: real {real.shape} and fake {fake.shape} must have "
                          "the same shape")
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    mix = Tensor(resolve(generator).uniform(shape, real.dtype), device=real.device)
+    mix = Tensor(resolve(generator).uniform(shape, real.dtype), device=real.device,
+                 dtype=real.dtype)
     interpolates = mix * real.detach() + (1.0 - mix) * fake.detach()
     g = _input_gradient(critic, interpolates)
     squared = (g * g).reshape(g.shape[0], -1).sum(axis=1)

@@ -15,6 +15,8 @@
     utils.py       spectral_norm, remove_spectral_norm (spectral_norm.py)
 """
 
+import sys
+
 from .. import functional
 from . import init, utils
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -29,6 +31,9 @@ from .norm import GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .shape import (PixelShuffle, PixelUnshuffle, ReplicationPad2d, UpsamplingBilinear2d,
                     UpsamplingNearest2d)
+
+# `import minigan.nn.functional as F` (torch's spelling) names the same module
+sys.modules[__name__ + ".functional"] = functional
 
 __all__ = [
     "functional", "init", "utils", "Module", "Parameter", "Sequential", "Linear", "Conv2d",

@@ -26,6 +26,8 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad: bool = True, device=None, dtype=None):
         if isinstance(data, Tensor) and device is None:
             device = data.device  # keep the tensor where it is, not on the default device
+        if dtype is None and hasattr(data, "dtype"):
+            dtype = data.dtype  # a parameter keeps its tensor's (or array's) dtype
         super().__init__(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
     def __repr__(self) -> str:
@@ -339,6 +341,17 @@ class Module:
 
     def double(self) -> Module:
         return self.to(dtype=np.float64)
+
+    def cuda(self) -> Module:
+        """Move everything to the GPU (a clear error when there is no usable one)."""
+        return self.to("cuda")
+
+    def cpu(self) -> Module:
+        """Move what is on the GPU to the host; tensors already there stay on their device."""
+        host = _backend.host_device()
+        if any(t.device == "cuda" for t in list(self.parameters()) + list(self.buffers())):
+            return self.to(host)
+        return self
 
     # ---- printing
     def extra_repr(self) -> str:
