@@ -38,6 +38,12 @@ setup(
         "cuda": ["cupy-cuda12x"],
         "test": ["pytest>=7", "hypothesis>=6.80"],
         "bench": ["torch"],
+        # Data-parallel training (minigan/distributed.py): mpi4py and MPICH as PyPI wheels,
+        # no system MPI. MPICH rather than Open MPI: its mpiexec runs as root and starts more
+        # ranks than cores without extra flags (Open MPI needs --allow-run-as-root and
+        # --oversubscribe), which is how CI and small machines run it; mpi4py's wheels load
+        # either. The wheel puts mpiexec into the environment's bin/.
+        "mpi": ["mpi4py>=4.1", "mpich>=5.0"],
     },
     entry_points={"console_scripts": ["minigan=minigan.cli:main"]},
 )

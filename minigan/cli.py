@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from .distributed import stop_all_ranks_on_failure
+
 EXIT_USAGE = 2
 
 
@@ -72,11 +74,16 @@ OUTPUT_FIELDS = ("checkpoint_every", "sample_every")
 
 
 def cmd_train(args) -> int:
+    from .distributed import only_rank_zero_prints
+
     _apply_threads(args)
+    only_rank_zero_prints()  # under mpiexec -n N; errors still show on every rank
     trainer = _resume_run(args) if args.resume else _start_run(args)
     started = time.perf_counter()
     trainer.fit()
     seconds = time.perf_counter() - started
+    if trainer.out is None:  # a data-parallel rank other than 0: rank 0 evaluates, writes
+        return 0
     scores = trainer.evaluate()
     if scores:
         (trainer.out / "eval.json").write_text(json.dumps(scores, indent=2))
@@ -107,7 +114,9 @@ def _start_run(args):
     else:
         out = Path("runs") / config.name if args.overwrite else _new_run_folder(config.name)
     trainer = Trainer(config, device=args.device, out=out, quiet=args.quiet)
-    if args.overwrite:  # only now: a mistake in the options above leaves the old run alone
+    # only now: a mistake in the options above leaves the old run alone; and only where the
+    # run is written (rank 0 of a data-parallel run)
+    if args.overwrite and trainer.out is not None:
         clear_run_folder(out)
     print(f"training {config.name} on {trainer.device} for {config.steps} steps -> {out}")
     return trainer
@@ -229,6 +238,9 @@ def cmd_info(args) -> int:
     print(f"devices: {', '.join(backend.available_devices())}; "
           f"default: {backend.default_device()}")
     print(_threads_line())
+    from .distributed import describe
+
+    print(describe())
     return 0
 
 
@@ -365,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@stop_all_ranks_on_failure  # under mpiexec: one rank's error stops them all, no hang
 def main(argv: list[str] | None = None) -> int:
     from .backend import DeviceUnavailable
     from .data import DataFormatError, DownloadError

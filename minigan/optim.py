@@ -133,6 +133,23 @@ class Optimizer:
                 self._step_pack(group, pack)
         return loss
 
+    def flat_grads(self) -> list:
+        """Each pack's flat gradient array, filled from the parameters' .grad (zeros where a
+        parameter has none), with every .grad rebound to a view of its slot. What a
+        data-parallel all-reduce works on (distributed.py): one collective for all the
+        parameters, whose result step() then reads through the views."""
+        flats = []
+        for packs in self._packs:
+            for pack in packs:
+                for p, where in zip(pack.params, pack.slices):
+                    if p.grad is None or p.grad.shape != p.shape:  # step() reports a bad shape
+                        pack.grad[where] = 0
+                        continue
+                    pack.grad[where] = p.grad.data.reshape(-1)
+                    p.grad = Tensor._wrap(pack.grad[where].reshape(p.shape), pack.backend)
+                flats.append(pack.grad)
+        return flats
+
     def _step_pack(self, group: dict, pack: _Pack) -> None:
         pack.relink(type(self).__name__, self._index_of)
         has_grad = [p.grad is not None for p in pack.params]

@@ -21,11 +21,12 @@ class Loader:
 
     shuffle: a new permutation each epoch, from seed. drop_last: skip the final short batch
     of an epoch, so every batch has batch_size rows. Batches are NumPy arrays (copies);
-    moving them to a device is the caller's step.
+    moving them to a device is the caller's step. rank and world_size: this rank's share of
+    each batch, rows rank * b .. (rank + 1) * b with b = batch_size / world_size.
     """
 
     def __init__(self, x, batch_size: int, shuffle: bool = True, drop_last: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, rank: int = 0, world_size: int = 1):
         self.arrays = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         self.single = not isinstance(x, (tuple, list))
         if not self.arrays:
@@ -45,7 +46,12 @@ class Loader:
                 "with drop_last=True, so no full batch can be formed; use a smaller batch "
                 "or drop_last=False"
             )
+        if batch_size % world_size or not 0 <= rank < world_size or (
+                world_size > 1 and not drop_last):
+            raise ValueError(f"Loader: batch_size {batch_size} must split evenly over "
+                             f"{world_size} processes (rank {rank}), with drop_last=True")
         self.batch_size = int(batch_size)
+        self.rank, self.world_size = rank, world_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
@@ -72,6 +78,8 @@ class Loader:
             self._start_epoch()
         start = self.position * self.batch_size
         rows = self.order[start : start + self.batch_size]
+        share = self.batch_size // self.world_size
+        rows = rows[self.rank * share : (self.rank + 1) * share]
         self.position += 1
         batch = tuple(a[rows] for a in self.arrays)
         return batch[0] if self.single else batch

@@ -245,4 +245,7 @@ def _build_models(config, sample_shape: tuple, generator: Generator):
         raise ValueError(f"unknown model {kind!r}: expected mlp, pacgan, dcgan28 or dcgan")
     dcgan_init(g, generator)
     dcgan_init(d, generator)
+    if config.sync_batch_norm:  # batch statistics over all ranks of a data-parallel run
+        g = nn.SyncBatchNorm.convert_sync_batchnorm(g)
+        d = nn.SyncBatchNorm.convert_sync_batchnorm(d)
     return g, d

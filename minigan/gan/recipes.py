@@ -43,6 +43,7 @@ class TrainConfig:
     ema: float = 0.0  # decay of an EMA copy of the generator; 0 = off
     pack: int = 1  # PacGAN packing degree
     spectral_norm: bool = False  # on every weight layer of D (Miyato et al. 2018)
+    sync_batch_norm: bool = False  # data-parallel runs: BatchNorm over all ranks' rows
     # ---- kind "cyclegan" (unpaired translation between two image domains, cyclegan.py)
     kind: str = "gan"  # gan | cyclegan
     data_a: str = ""  # the two domains: any data source, or a built-in domain of cyclegan.py

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, optim
+from .. import backend, distributed, optim
 from ..autograd import Tensor, no_grad
 from ..compilation import CompileWatch, leave_out_of_rate, say_above_bar
 from ..creation import randn
@@ -79,6 +79,13 @@ class Trainer:
         self.out = Path(out) if out is not None else None
         self.quiet = quiet
         self.random = Generator(config.seed)  # init, noise, dropout: one seed drives all
+        # data parallelism (distributed.py): with one process `world` does nothing
+        self.world = distributed.init(self.device)
+        self.batch_random = self.world.shard_rows(self.random)
+        if self.world.world_size > 1:
+            _check_data_parallel(config, self.world.world_size)
+            if self.world.rank != 0:  # rank 0 alone writes the run folder
+                self.out, self.quiet = None, True
         self._build()
         self.step_count = 0
         self.history: list[dict] = []
@@ -93,11 +100,13 @@ class Trainer:
         self.generator.to(self.device)
         self.discriminator.to(self.device)
         self.loader = Loader(self.data.x, config.batch_size, shuffle=True, drop_last=True,
-                             seed=config.seed)
+                             seed=config.seed, rank=self.world.rank,
+                             world_size=self.world.world_size)
 
         # optimizers after .to(device): they pack the parameters into flat buffers
         self.optimizer_g = self._optimizer(self.generator.parameters(), config.lr_g)
         self.optimizer_d = self._optimizer(self.discriminator.parameters(), config.lr_d)
+        self.world.broadcast_parameters(self.generator, self.discriminator)
         self.objective = objectives.OBJECTIVES[config.objective]
         self.ema = GeneratorEMA(self.generator, config.ema) if config.ema > 0 else None
 
@@ -114,7 +123,9 @@ class Trainer:
     # ------------------------------------------------------------------ one iteration
 
     def noise(self, n: int) -> Tensor:
-        return randn(n, self.config.z_dim, generator=self.random, device=self.device)
+        """z for a batch of n; each of N data-parallel ranks gets its n / N rows of it."""
+        return randn(n // self.world.world_size, self.config.z_dim,
+                     generator=self.batch_random, device=self.device)
 
     def real_batch(self) -> Tensor:
         return Tensor(self.loader.next_batch(), device=self.device)
@@ -142,7 +153,7 @@ class Trainer:
             penalty = None
             if c.gp_weight > 0:
                 penalty = objectives.gradient_penalty(
-                    lambda x: D(self.pack(x)), x_real, x_fake, generator=self.random,
+                    lambda x: D(self.pack(x)), x_real, x_fake, generator=self.batch_random,
                     weight=c.gp_weight)
                 loss_d = loss_d + penalty
             if c.r1_gamma > 0:
@@ -151,6 +162,7 @@ class Trainer:
             self.optimizer_d.zero_grad()
             self._check_finite(loss_d, "discriminator loss")
             loss_d.backward()
+            self.world.average_gradients(self.optimizer_d)  # data parallel: mean over ranks
             grad_norm_d = self._grad_norm(D.parameters(), "discriminator")
             self.optimizer_d.step()
             if c.weight_clip > 0:
@@ -171,6 +183,7 @@ class Trainer:
         finally:
             for p in frozen:
                 p.requires_grad = True
+        self.world.average_gradients(self.optimizer_g)
         grad_norm_g = self._grad_norm(G.parameters(), "generator")
         self.optimizer_g.step()
         self._update_ema()
@@ -188,7 +201,7 @@ class Trainer:
         }
         if penalty is not None:
             record["gradient_penalty"] = float(penalty.item())
-        return record
+        return self.world.average_record(record, (G, D))
 
     # ------------------------------------------------------------------ helpers of step
 
@@ -423,7 +436,7 @@ class Trainer:
                               f"train to, so it must be at least {trainer.step_count}, got "
                               f"{steps}")
         metrics = run / "metrics.jsonl"
-        if metrics.exists():
+        if metrics.exists() and trainer.out is not None:  # None on data-parallel ranks > 0
             kept = [r for r in read_metrics(metrics) if r["step"] <= trainer.step_count]
             text = "".join(json.dumps(r) + "\n" for r in kept)
             atomic_write(metrics, lambda f: f.write(text), mode="w")
@@ -468,6 +481,18 @@ def check_data_fits(config: TrainConfig, data) -> None:
     if data.kind == "points" and (config.image_size or config.channels):
         raise ConfigError(f"image_size and channels resize and convert images; the data "
                           f"{config.data!r} holds 2-D points")
+
+
+def _check_data_parallel(config: TrainConfig, world_size: int) -> None:
+    """What a data-parallel run needs: the GAN trainer, and a batch that splits evenly."""
+    if config.kind != "gan":
+        raise ConfigError(f"data-parallel training runs kind 'gan'; run kind {config.kind!r} "
+                          "on one process")
+    if config.batch_size % (world_size * config.pack):
+        raise ConfigError(
+            f"batch_size {config.batch_size} does not split over {world_size} processes"
+            + (f" in packs of {config.pack}" if config.pack > 1 else "")
+            + f": use a multiple of {world_size * config.pack}")
 
 
 def clip_weights(weights, limit: float):

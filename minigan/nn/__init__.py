@@ -3,7 +3,8 @@
     module.py      Module, Parameter, Sequential: registration, state_dict, train/eval, to
     container.py   ModuleList, ModuleDict
     linear.py      Linear, Conv2d, ConvTranspose2d, Maxout (PyTorch's default init)
-    norm.py        BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, GroupNorm
+    norm.py        BatchNorm1d, BatchNorm2d, SyncBatchNorm, InstanceNorm2d, LayerNorm,
+                   GroupNorm
     activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Dropout,
                    Dropout2d
     pooling.py     AvgPool2d, MaxPool2d, AdaptiveAvgPool2d
@@ -22,7 +23,7 @@ from . import init, utils
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from .linear import Conv2d, ConvTranspose2d, Linear, Maxout
 from .module import Module, Parameter, Sequential
-from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d, SyncBatchNorm
 from .shape import Flatten, Identity, ReflectionPad2d, Reshape, Unflatten, Upsample, ZeroPad2d
 from .activation import ELU, GELU, Dropout2d, PReLU, SiLU, Softplus
 from .container import ModuleDict, ModuleList
@@ -48,4 +49,5 @@ __all__ = [
     "PixelUnshuffle",
     "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
     "Maxout",
+    "SyncBatchNorm",
 ]

@@ -1,7 +1,8 @@
-"""Normalisation layers: BatchNorm1d, BatchNorm2d (Ioffe & Szegedy 2015), InstanceNorm2d
-(Ulyanov et al. 2016), LayerNorm (Ba et al. 2016) and GroupNorm (Wu & He 2018), with
-PyTorch's arguments, buffers and train/eval behaviour (the last two have no running
-statistics: they normalise each sample by itself, in training and evaluation alike).
+"""Normalisation layers: BatchNorm1d, BatchNorm2d (Ioffe & Szegedy 2015), SyncBatchNorm (batch
+statistics over all ranks of a data-parallel run), InstanceNorm2d (Ulyanov et al. 2016),
+LayerNorm (Ba et al. 2016) and GroupNorm (Wu & He 2018), with PyTorch's arguments, buffers
+and train/eval behaviour (the last two have no running statistics: they normalise each
+sample by itself, in training and evaluation alike).
 
 affine=True gives a per-channel weight (ones) and bias (zeros); bias=False (keyword, as in
 torch >= 2.13) drops the bias. Buffers, as in PyTorch (so state_dicts match key for key):
@@ -130,6 +131,82 @@ class BatchNorm2d(_BatchNorm):
 
 
 FUSES_ACTIVATION.update((BatchNorm1d, BatchNorm2d))
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation over (N, C, ...) with the statistics of the whole batch of a
+    data-parallel run (distributed.py), as PyTorch's nn.SyncBatchNorm: in training each rank
+    sums x and x^2 per channel over its rows, one all-reduce adds those sums (and the row
+    counts) over the ranks, and every rank normalises with the mean and the biased variance
+    they give. The all-reduce is a differentiable op whose adjoint is itself, so backward
+    all-reduces the gradients of the sums: each rank gets the gradient of every rank's loss
+    with respect to its own rows. With one process, or in eval mode, it is BatchNorm,
+    kernels and all; `convert_sync_batchnorm` swaps it into a built model.
+
+    The variance as E[x^2] - mean^2 is what one collective allows; in float32 it loses
+    about u * mean^2 / var relative precision (u = 2^-24) against the two-pass formula of
+    BatchNorm, harmless for normalised activations whose mean is near their spread.
+    """
+
+    expected_ndims = (2, 3, 4, 5)
+    shape_text = "(N, C, ...)"
+
+    def forward(self, input: Tensor) -> Tensor:
+        from .. import distributed  # here: nn sits below distributed in the layers
+
+        if not self.training or distributed.get_world_size() == 1:
+            return super().forward(input)
+        self._check_input(input)
+        axes = (0,) + tuple(range(2, input.ndim))
+        count = creation.ones(self.num_features, dtype=input.dtype, device=input.device)
+        count = count * float(input.numel() // self.num_features)
+        sums = distributed.all_reduce_sum(input.sum(axis=axes), (input * input).sum(axis=axes),
+                                          count)
+        n = float(sums[2].numpy()[0])
+        if n <= 1:
+            raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel when "
+                             f"training, got {n:.0f} over all ranks (input {input.shape})")
+        mean = sums[0] * (1.0 / n)
+        var = sums[1] * (1.0 / n) - mean * mean
+        self._update_running_stats(mean, var, n)
+        shape = (1, -1) + (1,) * (input.ndim - 2)
+        out = (input - mean.reshape(shape)) / (var + self.eps).sqrt().reshape(shape)
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape)
+        if self.bias is not None:
+            out = out + self.bias.reshape(shape)
+        return out
+
+    def _update_running_stats(self, mean: Tensor, var: Tensor, n: float) -> None:
+        """The same update as BatchNorm's, from the whole batch's statistics (so the same on
+        every rank): unbiased variance, weight `momentum` (None: cumulative average)."""
+        if not self.track_running_stats:
+            return
+        self.num_batches_tracked.data += 1
+        factor = self.momentum
+        if factor is None:
+            factor = 1.0 / float(self.num_batches_tracked.item())
+        running_mean, running_var = self.running_mean.data, self.running_var.data
+        running_mean[...] = (1 - factor) * running_mean + factor * mean.data
+        running_var[...] = (1 - factor) * running_var + factor * var.data * (n / (n - 1))
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """`module` with every BatchNorm1d/2d in it replaced by a SyncBatchNorm that holds
+        the same parameters and buffers (PyTorch's function; process_group is accepted for
+        its signature, the run's one group is always used). Convert before creating the
+        optimizers, which pack the parameters they are given."""
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, bias=module.bias is not None)
+            for registry in ("_parameters", "_buffers"):  # same objects, same key order
+                getattr(converted, registry).update(getattr(module, registry))
+            converted.train(module.training)
+            return converted
+        for name, child in list(module._modules.items()):
+            if child is not None:  # assigned in place to keep the children's order
+                module._modules[name] = cls.convert_sync_batchnorm(child, process_group)
+        return module
 
 
 class InstanceNorm2d(_NormBase):

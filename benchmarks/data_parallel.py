@@ -1,0 +1,118 @@
+"""Data-parallel training steps on 1 and N MPI processes: time per iteration, scaling
+efficiency, and the all-reduce's share of the step (minigan/distributed.py).
+
+    python -m benchmarks.data_parallel                       # one process
+    .venv/bin/mpiexec -n 2 python -m benchmarks.data_parallel   # two, same global batch
+    .venv/bin/mpiexec -n 2 python -m benchmarks.data_parallel --batch-per-process 64
+
+Each process runs one thread (threads pinned, so N processes use N cores). The trainer's
+own step is timed (`Trainer.step`: D step and G step, data, noise, metrics), after warm-up
+iterations. The group's all_reduce is wrapped in a timer, so the time spent inside it is
+measured in the real step: that includes waiting for the slowest rank to arrive. A second
+measurement times the same all-reduces alone after a barrier (the wire and copy cost with no
+waiting). Rank 0 prints one JSON line (and appends it to --results if given).
+
+--batch N fixes the global batch (strong scaling: each process gets N / world); 
+--batch-per-process fixes each process's share (weak scaling: the global batch grows).
+Efficiency: strong, t_1 / (world * t_world) with the same global batch; weak, t_1 / t_world
+at the same per-process batch, where t is the time per iteration. Run the 1-process case
+with the same flags to get t_1; `--compare FILE` reads it back from a results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before NumPy loads BLAS
+
+import numpy as np  # noqa: E402
+
+import minigan  # noqa: E402
+from minigan import distributed  # noqa: E402
+from minigan.gan import Trainer, recipe  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="dcgan-mnist")
+    parser.add_argument("--batch", type=int, default=64, help="global batch (strong scaling)")
+    parser.add_argument("--batch-per-process", type=int, default=0,
+                        help="each process's batch (weak scaling); overrides --batch")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reduce-repeats", type=int, default=50)
+    parser.add_argument("--results", default="", help="append the JSON line to this file")
+    args = parser.parse_args()
+
+    minigan.set_num_threads(1)
+    world = distributed.launched_world_size()
+    batch = args.batch_per_process * world if args.batch_per_process else args.batch
+    trainer = Trainer(recipe(args.recipe, batch_size=batch), device="cpu", out=None,
+                      quiet=True)
+    group = trainer.world
+    reduce_seconds = [0.0]
+    if group.world_size > 1:
+        plain_all_reduce = group.all_reduce
+
+        def timed_all_reduce(array, average=False):
+            start = time.perf_counter()
+            plain_all_reduce(array, average)
+            reduce_seconds[0] += time.perf_counter() - start
+            return array
+
+        group.all_reduce = timed_all_reduce
+    for _ in range(args.warmup):
+        trainer.step()
+    reduce_seconds[0] = 0.0
+    group.barrier()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        trainer.step()
+        times.append(time.perf_counter() - start)
+    in_step = reduce_seconds[0] / args.steps
+    alone = _all_reduce_alone(trainer, group, args.reduce_repeats)
+    parameters = sum(p.numel() for m in (trainer.generator, trainer.discriminator)
+                     for p in m.parameters())
+    result = {
+        "recipe": args.recipe, "processes": group.world_size, "global_batch": batch,
+        "batch_per_process": batch // group.world_size, "steps": args.steps,
+        "median_ms": round(1000 * float(np.median(times)), 1),
+        "mean_ms": round(1000 * float(np.mean(times)), 1),
+        "all_reduce_in_step_ms": round(1000 * in_step, 2),
+        "all_reduce_share": round(in_step / float(np.mean(times)), 4),
+        "all_reduce_alone_ms": round(1000 * alone, 2),
+        "parameters": parameters, "bytes_reduced_per_step": 4 * parameters,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average": os.getloadavg()[0],
+    }
+    if group.rank == 0:
+        line = json.dumps(result)
+        print(line, flush=True)
+        if args.results:
+            with open(args.results, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+
+def _all_reduce_alone(trainer, group, repeats: int) -> float:
+    """Seconds for one step's all-reduces (G's and D's flat gradients) with every rank
+    already waiting: a barrier first, so no rank's lateness is counted."""
+    if group.world_size == 1:
+        return 0.0
+    flats = trainer.optimizer_d.flat_grads() + trainer.optimizer_g.flat_grads()
+    total = 0.0
+    for _ in range(repeats):
+        group.barrier()
+        start = time.perf_counter()
+        for flat in flats:
+            group.all_reduce(flat, average=True)
+        total += time.perf_counter() - start
+    return total / repeats
+
+
+if __name__ == "__main__":
+    main()
