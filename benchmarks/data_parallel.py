@@ -12,11 +12,18 @@ measured in the real step: that includes waiting for the slowest rank to arrive.
 measurement times the same all-reduces alone after a barrier (the wire and copy cost with no
 waiting). Rank 0 prints one JSON line (and appends it to --results if given).
 
---batch N fixes the global batch (strong scaling: each process gets N / world); 
+--batch N fixes the global batch (strong scaling: each process gets N / world);
 --batch-per-process fixes each process's share (weak scaling: the global batch grows).
 Efficiency: strong, t_1 / (world * t_world) with the same global batch; weak, t_1 / t_world
 at the same per-process batch, where t is the time per iteration. Run the 1-process case
-with the same flags to get t_1; `--compare FILE` reads it back from a results file.
+with the same flags to get t_1.
+
+    python -m benchmarks.data_parallel --paper-model T1_MS [--parameters P]
+
+prints the cost model of benchmarks/RESULTS.md for 8-64 nodes instead: the ring all-reduce
+time 2 (N-1)/N * bytes / bandwidth + 2 (N-1) * latency per collective, at 10 and 100 Gbit/s,
+against the compute time of one step (T1_MS on one node, split N ways at a fixed global
+batch, or kept whole when each node keeps its own batch).
 """
 
 from __future__ import annotations
@@ -46,7 +53,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reduce-repeats", type=int, default=50)
     parser.add_argument("--results", default="", help="append the JSON line to this file")
+    parser.add_argument("--paper-model", type=float, default=0.0, metavar="T1_MS",
+                        help="print the 8-64 node cost model for this 1-node step time")
+    parser.add_argument("--parameters", type=int, default=1_920_194,
+                        help="parameters reduced per step (dcgan-mnist: G 1,781,505 + D "
+                             "138,689)")
     args = parser.parse_args()
+    if args.paper_model:
+        paper_model(args.paper_model / 1000, args.parameters)
+        return
 
     minigan.set_num_threads(1)
     world = distributed.launched_world_size()
@@ -112,6 +127,35 @@ def _all_reduce_alone(trainer, group, repeats: int) -> float:
             group.all_reduce(flat, average=True)
         total += time.perf_counter() - start
     return total / repeats
+
+
+# Link assumptions of the paper model: bandwidth in bytes/s, and a per-message latency
+# (one hop of the ring): ~20 us for TCP over 10 Gbit/s Ethernet, ~5 us for RDMA at 100 Gbit/s
+# (order-of-magnitude figures, not measurements).
+LINKS = {"10 Gbit/s": (10e9 / 8, 20e-6), "100 Gbit/s": (100e9 / 8, 5e-6)}
+COLLECTIVES_PER_STEP = 2  # D's flat gradient, then G's (n_critic = 1)
+
+
+def ring_all_reduce_seconds(nbytes: float, nodes: int, bandwidth: float, latency: float
+                            ) -> float:
+    """Ring all-reduce (reduce-scatter then all-gather): each node sends and receives
+    2 (N-1)/N of the array, in 2 (N-1) messages one after the other."""
+    return 2 * (nodes - 1) / nodes * nbytes / bandwidth + 2 * (nodes - 1) * latency
+
+
+def paper_model(t1: float, parameters: int) -> None:
+    nbytes = 4 * parameters / COLLECTIVES_PER_STEP  # float32, split over the two collectives
+    print(f"bytes reduced per step: {4 * parameters:,} ({parameters:,} float32 parameters)")
+    print("| nodes | link | all-reduce per step (ms) | fixed global batch: compute, "
+          "efficiency | batch per node: efficiency |")
+    print("|---|---|---|---|---|")
+    for nodes in (8, 16, 32, 64):
+        for link, (bandwidth, latency) in LINKS.items():
+            comm = COLLECTIVES_PER_STEP * ring_all_reduce_seconds(nbytes, nodes, bandwidth,
+                                                                  latency)
+            strong = t1 / nodes
+            print(f"| {nodes} | {link} | {1000 * comm:.1f} | {1000 * strong:.1f} ms, "
+                  f"{strong / (strong + comm):.0%} | {t1 / (t1 + comm):.0%} |")
 
 
 if __name__ == "__main__":

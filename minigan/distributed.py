@@ -103,9 +103,10 @@ class ProcessGroup:
     world_size = 1
 
     # ---- the collectives
-    def all_reduce(self, array, average: bool = False):
+    def all_reduce(self, array, average: bool = False, op: str = "sum"):
         """Sum `array` (a contiguous NumPy or CuPy array) over the ranks, in place, then
-        divide by the world size if `average`; every rank ends with the same values."""
+        divide by the world size if `average` (op="max": the largest value instead); every
+        rank ends with the same values."""
         return array
 
     def broadcast(self, array, src: int = 0):
@@ -157,6 +158,17 @@ class ProcessGroup:
             start += size
         return {**record, **{k: float(values[i]) for i, k in enumerate(keys)}}
 
+    def agree_on_signal(self, signum: int | None) -> int | None:
+        """The stop signal (SIGINT, SIGTERM) any rank has received, or None: one small
+        all-reduce, made by every rank after every step, so that all ranks stop after the
+        same step and rank 0 can checkpoint it. mpiexec passes Ctrl-C to every rank, but
+        each notices it at its own moment."""
+        if self.world_size == 1:
+            return signum
+        flag = np.array([signum or 0], dtype=np.float64)
+        self.all_reduce(flag, op="max")
+        return int(flag[0]) or None
+
     def shard_rows(self, generator):
         """`generator` for the random draws of a batch split over the ranks (see
         ShardedRows); the generator itself for one process."""
@@ -176,8 +188,9 @@ class MPIGroup(ProcessGroup):
         self.rank = self.comm.Get_rank()
         self.world_size = self.comm.Get_size()
 
-    def all_reduce(self, array, average: bool = False):
-        self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+    def all_reduce(self, array, average: bool = False, op: str = "sum"):
+        self.comm.Allreduce(self.MPI.IN_PLACE, array,
+                            op=self.MPI.MAX if op == "max" else self.MPI.SUM)
         if average:
             array /= self.world_size
         return array
@@ -223,12 +236,14 @@ class NCCLGroup(MPIGroup):
     def _on_gpu(self, array) -> bool:
         return isinstance(array, self.cupy.ndarray)
 
-    def all_reduce(self, array, average: bool = False):
+    def all_reduce(self, array, average: bool = False, op: str = "sum"):
         if not self._on_gpu(array):
-            return super().all_reduce(array, average)
+            return super().all_reduce(array, average, op)
         stream = self.cupy.cuda.get_current_stream()
         self.communicator.allReduce(array.data.ptr, array.data.ptr, array.size,
-                                    self.dtypes[array.dtype], self.nccl.NCCL_SUM, stream.ptr)
+                                    self.dtypes[array.dtype],
+                                    self.nccl.NCCL_MAX if op == "max" else self.nccl.NCCL_SUM,
+                                    stream.ptr)
         if average:
             array /= self.world_size
         stream.synchronize()

@@ -261,3 +261,95 @@ def test_a_bad_batch_under_mpiexec_is_a_one_line_error(mpiexec, tmp_path):
     assert done.returncode == 2, done.stderr
     assert "batch_size 15 does not split over 2 processes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- resuming
+
+_TINY_RUN = ("--recipe", "mlp-ring8", "--set", "hidden=16", "--set", "layers=2",
+             "--batch-size", "16", "--quiet", "--threads", "1")
+
+
+def _train(mpiexec: str | None, processes: int, *args: str):
+    prefix = [mpiexec, "-n", str(processes)] if processes > 1 else []
+    return _run(prefix + [sys.executable, "-m", "minigan.cli", "train", *args])
+
+
+def _final_state(run: Path) -> dict:
+    from minigan.gan.trainer import latest_checkpoint
+    from minigan.io import load_checkpoint
+
+    state = load_checkpoint(latest_checkpoint(run))
+    values = {f"{m}.{k}": np.asarray(v) for m in ("generator", "discriminator")
+              for k, v in state[m].items()}
+    return state, values
+
+
+@pytest.mark.parametrize("before, after", [(2, 1), (1, 2)])
+def test_a_run_resumes_on_another_number_of_processes(mpiexec, tmp_path, before, after):
+    """2 steps on `before` processes, resumed for 2 more on `after`, against 4 steps on 2.
+    The checkpoint's loader and random states are those of a one-process run: nothing in
+    it depends on the rank or the number of ranks."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    _train(mpiexec, 2, *_TINY_RUN, "--steps", "4", "--out", str(straight))
+    _train(mpiexec, before, *_TINY_RUN, "--steps", "2", "--out", str(split))
+    halfway, _ = _final_state(split)
+    assert halfway["step"] == 2 and not list(split.glob("*rank*"))
+    _train(mpiexec, after, "--resume", str(split), "--steps", "4", "--quiet", "--threads", "1")
+    resumed, resumed_values = _final_state(split)
+    reference, reference_values = _final_state(straight)
+    assert resumed["step"] == 4
+    assert resumed["loader"] == reference["loader"]
+    assert resumed["random"] == reference["random"]
+    # Adam here (the recipe's optimizer) on a model without BatchNorm: the two runs differ
+    # only by the reordered sums of the docstring's bound (16 rows), which they meet.
+    initial = _untrained_state()
+    for key, value in reference_values.items():
+        moved = np.abs(value - initial[key]).max()
+        tolerance = 4 * UNIT_ROUNDOFF * (np.abs(value).max() + 16 * moved)
+        error = np.abs(resumed_values[key] - value).max()
+        assert error <= tolerance, f"{key}: differs by {error:.3g}, bound {tolerance:.3g}"
+
+
+def _untrained_state() -> dict:
+    """The parameters a run of _TINY_RUN starts from (its seed fixes them)."""
+    from minigan.gan import Trainer, recipe
+
+    trainer = Trainer(recipe("mlp-ring8", hidden=16, layers=2, batch_size=16), out=None,
+                      quiet=True)
+    return {f"{m}.{k}": np.asarray(v) for m, module in (("generator", trainer.generator),
+                                                         ("discriminator", trainer.discriminator))
+            for k, v in module.state_dict().items()}
+
+
+# ----------------------------------------------------------------------------- reporting, GPU
+
+def test_info_says_whether_mpi_is_usable_and_the_world_size(capsys, monkeypatch):
+    from minigan.cli import main
+
+    monkeypatch.setenv("PMI_SIZE", "3")
+    assert main(["info"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("MPI:")]
+    assert len(line) == 1 and line[0].endswith("world size 3")
+    usable = _mpi_problem() is None
+    assert ("data-parallel training available" in line[0]) == usable, line[0]
+
+
+def _two_gpus_problem() -> str | None:
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CuPy missing, or no driver
+        return f"the NCCL path needs CuPy and GPUs ({type(error).__name__}); untested here"
+    return None if count >= 2 else f"the NCCL path needs 2 GPUs, found {count}"
+
+
+def test_nccl_group_averages_gpu_arrays(mpiexec, tmp_path):
+    problem = _two_gpus_problem()
+    if problem:
+        pytest.skip(problem)
+    code = ("import cupy; from minigan import distributed; g = distributed.init('cuda'); "
+            "a = cupy.full(5, g.rank + 1.0, dtype=cupy.float32); g.all_reduce(a, average=True); "
+            "assert g.backend == 'nccl' and float(a[0]) == 1.5, a; print('<ok>')")
+    done = _run([mpiexec, "-n", "2", sys.executable, "-c", code])
+    assert done.stdout.count("<ok>") == 2
