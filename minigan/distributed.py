@@ -127,7 +127,7 @@ class ProcessGroup:
             return
         for module in modules:
             for t in list(module.parameters()) + list(module.buffers()):
-                self.broadcast(t.data)
+                self.broadcast(t.array)
 
     def average_gradients(self, optimizer) -> None:
         """Replace each parameter's .grad by the mean of all ranks' (step 3 above): one
@@ -146,7 +146,7 @@ class ProcessGroup:
         if self.world_size == 1:
             return record
         keys = sorted(k for k, v in record.items() if isinstance(v, float))
-        buffers = [b.data for m in modules for b in m.buffers() if b.data.dtype.kind == "f"]
+        buffers = [b.array for m in modules for b in m.buffers() if b.array.dtype.kind == "f"]
         sizes = [b.size for b in buffers]
         values = np.concatenate([np.array([record[k] for k in keys], dtype=np.float64)]
                                 + [np.asarray(_to_host(b), dtype=np.float64).ravel()

@@ -145,7 +145,7 @@ class Optimizer:
                     if p.grad is None or p.grad.shape != p.shape:  # step() reports a bad shape
                         pack.grad[where] = 0
                         continue
-                    pack.grad[where] = p.grad.data.reshape(-1)
+                    pack.grad[where] = p.grad.array.reshape(-1)
                     p.grad = Tensor._wrap(pack.grad[where].reshape(p.shape), pack.backend)
                 flats.append(pack.grad)
         return flats

@@ -191,9 +191,9 @@ def test_flat_grads_views_leave_the_update_unchanged():
         layer(tensor(np.full((4, 3), 0.5, dtype=np.float32))).sum().backward()
         if gather:
             (flat,) = opt.flat_grads()
-            assert flat.size == 8 and layer.weight.grad.data.base is flat
+            assert flat.size == 8 and layer.weight.grad.array.base is flat
         opt.step()
-        return layer.weight.data.copy()
+        return layer.weight.array.copy()
 
     assert np.array_equal(model_and_step(False), model_and_step(True))
 
@@ -284,19 +284,27 @@ def _final_state(run: Path) -> dict:
     return state, values
 
 
+@pytest.fixture(scope="module")
+def straight_run(mpiexec, tmp_path_factory) -> Path:
+    """The reference: 4 uninterrupted steps on 2 processes."""
+    run = tmp_path_factory.mktemp("straight") / "run"
+    _train(mpiexec, 2, *_TINY_RUN, "--steps", "4", "--out", str(run))
+    return run
+
+
 @pytest.mark.parametrize("before, after", [(2, 1), (1, 2)])
-def test_a_run_resumes_on_another_number_of_processes(mpiexec, tmp_path, before, after):
+def test_a_run_resumes_on_another_number_of_processes(mpiexec, straight_run, tmp_path,
+                                                      before, after):
     """2 steps on `before` processes, resumed for 2 more on `after`, against 4 steps on 2.
     The checkpoint's loader and random states are those of a one-process run: nothing in
     it depends on the rank or the number of ranks."""
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    _train(mpiexec, 2, *_TINY_RUN, "--steps", "4", "--out", str(straight))
+    split = tmp_path / "split"
     _train(mpiexec, before, *_TINY_RUN, "--steps", "2", "--out", str(split))
     halfway, _ = _final_state(split)
     assert halfway["step"] == 2 and not list(split.glob("*rank*"))
     _train(mpiexec, after, "--resume", str(split), "--steps", "4", "--quiet", "--threads", "1")
     resumed, resumed_values = _final_state(split)
-    reference, reference_values = _final_state(straight)
+    reference, reference_values = _final_state(straight_run)
     assert resumed["step"] == 4
     assert resumed["loader"] == reference["loader"]
     assert resumed["random"] == reference["random"]

@@ -182,13 +182,13 @@ class SyncBatchNorm(_BatchNorm):
         every rank): unbiased variance, weight `momentum` (None: cumulative average)."""
         if not self.track_running_stats:
             return
-        self.num_batches_tracked.data += 1
+        self.num_batches_tracked.array += 1
         factor = self.momentum
         if factor is None:
             factor = 1.0 / float(self.num_batches_tracked.item())
-        running_mean, running_var = self.running_mean.data, self.running_var.data
-        running_mean[...] = (1 - factor) * running_mean + factor * mean.data
-        running_var[...] = (1 - factor) * running_var + factor * var.data * (n / (n - 1))
+        running_mean, running_var = self.running_mean.array, self.running_var.array
+        running_mean[...] = (1 - factor) * running_mean + factor * mean.array
+        running_var[...] = (1 - factor) * running_var + factor * var.array * (n / (n - 1))
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
