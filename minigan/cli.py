@@ -396,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minigan: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as error:
-        print(f"minigan: {error}", file=sys.stderr)
+        if error.checkpoint is not None:  # None on the data-parallel ranks that write nothing
+            print(f"minigan: {error}", file=sys.stderr)
         return error.exit_status
     except TrainingDiverged as error:
         print(f"minigan: training diverged: {error}", file=sys.stderr)

@@ -101,6 +101,7 @@ class ProcessGroup:
     backend = "none"
     rank = 0
     world_size = 1
+    stopping_together = False  # set when all ranks agreed to stop on a signal
 
     # ---- the collectives
     def all_reduce(self, array, average: bool = False, op: str = "sum"):
@@ -167,6 +168,7 @@ class ProcessGroup:
             return signum
         flag = np.array([signum or 0], dtype=np.float64)
         self.all_reduce(flag, op="max")
+        self.stopping_together = flag[0] > 0
         return int(flag[0]) or None
 
     def shard_rows(self, generator):
@@ -359,7 +361,8 @@ def _stop_all_ranks_on_uncaught_errors(group: ProcessGroup) -> None:
 
 def stop_all_ranks_on_failure(main):
     """Wrap a command's main(): when it fails (an exception, or a non-zero exit status)
-    on one rank of several, print the message there and abort every rank."""
+    on one rank of several, print the message there and abort every rank. A stop all ranks
+    agreed on (a signal, see agree_on_signal) exits normally, with its status."""
 
     def wrapper(*args, **kwargs):
         try:
@@ -373,7 +376,8 @@ def stop_all_ranks_on_failure(main):
                 raise
             traceback.print_exc()
             code = 1
-        if code not in (0, None) and _group is not None and _group.world_size > 1:
+        if (code not in (0, None) and _group is not None and _group.world_size > 1
+                and not _group.stopping_together):
             print(f"minigan: rank {_group.rank} of {_group.world_size} failed (exit status "
                   f"{code}); stopping all ranks", file=sys.stderr)
             _group.abort(code if isinstance(code, int) else 1)

@@ -361,3 +361,36 @@ def test_nccl_group_averages_gpu_arrays(mpiexec, tmp_path):
             "assert g.backend == 'nccl' and float(a[0]) == 1.5, a; print('<ok>')")
     done = _run([mpiexec, "-n", "2", sys.executable, "-c", code])
     assert done.stdout.count("<ok>") == 2
+
+
+def test_ctrl_c_on_mpiexec_stops_every_rank_after_one_step_with_a_checkpoint(mpiexec, tmp_path):
+    """mpiexec passes SIGINT to both ranks, which notice it at different moments; they
+    agree on the step to stop after, rank 0 checkpoints it, and the run resumes elsewhere."""
+    import signal
+    import time
+
+    from minigan.gan.trainer import read_metrics
+
+    run = tmp_path / "run"
+    command = [mpiexec, "-n", "2", sys.executable, "-m", "minigan.cli", "train", *_TINY_RUN,
+               "--set", "log_every=1", "--steps", "100000", "--checkpoint-every", "100000",
+               "--sample-every", "100000", "--out", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=_one_thread_env())
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not read_metrics(run / "metrics.jsonl") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert stderr.count("stopped by SIGINT after step") == 1, stderr  # rank 0 reports
+    state, _ = _final_state(run)
+    step = state["step"]
+    assert step >= 1 and read_metrics(run / "metrics.jsonl")[-1]["step"] == step
+    _train(mpiexec, 1, "--resume", str(run), "--steps", str(step + 1), "--quiet",
+           "--threads", "1")
+    assert _final_state(run)[0]["step"] == step + 1

@@ -291,7 +291,8 @@ class Trainer:
                        desc=c.name)
         compiling = CompileWatch(None if self.quiet else say_above_bar).start()
         start = time.perf_counter()
-        stop = StopSignals(enabled=self.out is not None)  # Ctrl-C: finish the step, checkpoint
+        # Ctrl-C: finish the step, checkpoint (every rank of a data-parallel run listens)
+        stop = StopSignals(enabled=self.out is not None or self.world.world_size > 1)
         try:
             while self.step_count < total:
                 record = self.step()
@@ -310,8 +311,9 @@ class Trainer:
                         self.save_samples(self.out / f"samples_{step:06d}.png")
                     if step % c.checkpoint_every == 0 or step == total:
                         self.save_checkpoint()
-                if stop.signum is not None:
-                    self._stop_on_signal(stop.signum)
+                signum = self.world.agree_on_signal(stop.signum)  # all ranks, the same step
+                if signum is not None:
+                    self._stop_on_signal(signum)
         finally:
             compiling.stop()
             stop.restore()
@@ -324,8 +326,11 @@ class Trainer:
 
     def _stop_on_signal(self, signum: int) -> None:
         """Keep the step just finished: checkpoint it, then say where a resume starts."""
-        path = self.save_checkpoint()
-        save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
+        path = None
+        if self.out is not None:  # rank 0 alone in a data-parallel run
+            path = self.save_checkpoint()
+            save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
+        self.world.barrier()  # the other ranks exit only once the checkpoint is written
         raise TrainingInterrupted(signum, self.step_count, path, self.out)
 
     # ------------------------------------------------------------------ outputs
