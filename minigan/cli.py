@@ -282,9 +282,11 @@ def cmd_download(args) -> int:
 def cmd_bench(args) -> int:
     """Time training iterations of a recipe on one device (side-by-side PyTorch timings
     are in the repository's benchmarks/ folder)."""
+    from .distributed import only_rank_zero_prints
     from .gan import Trainer, recipe
 
     _apply_threads(args)
+    only_rank_zero_prints()  # under mpiexec it times data-parallel steps; rank 0 reports
     config = recipe(args.recipe, batch_size=args.batch_size or recipe(args.recipe).batch_size)
     trainer = Trainer(config, device=args.device, out=None, quiet=True)
     for _ in range(args.warmup):

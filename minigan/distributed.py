@@ -45,7 +45,10 @@ group offers the few steps the trainer takes (broadcast_parameters, average_grad
 average_record, sharded random draws). The data loader's sharding is in data/loader.py.
 Rank 0 alone writes the run folder; everything a checkpoint holds is the same on every
 rank, so a run resumes on any number of processes that divides its batch.
-A rank that fails prints its error and calls MPI_Abort, which stops every rank.
+A rank that fails prints its error and calls MPI_Abort, which stops every rank. Ctrl-C
+reaches every rank (mpiexec passes it on) at a different moment of its step, so after each
+step the ranks agree, in one tiny all-reduce, whether any was signalled: all stop after
+the same step, and rank 0 checkpoints it.
 
 Layering: this module imports only numpy and autograd (mpi4py and CuPy lazily), so
 nn.SyncBatchNorm and the trainer can both use it.

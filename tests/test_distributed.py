@@ -72,7 +72,8 @@ def _mpi_problem() -> str | None:
     probe = "from mpi4py import MPI; print(f'<{MPI.COMM_WORLD.Get_size()}>')"
     try:
         done = subprocess.run([launcher, "-n", "2", sys.executable, "-c", probe],
-                              capture_output=True, text=True, timeout=60, env=_one_thread_env())
+                              capture_output=True, text=True, timeout=60, env=_one_thread_env(),
+                              stdin=subprocess.DEVNULL)  # mpiexec forwards stdin; CI has none
     except subprocess.TimeoutExpired:
         return f"{launcher} -n 2 did not finish a trivial program within 60 s"
     if done.returncode != 0 or done.stdout.count("<2>") != 2:  # the ranks' lines may mix
@@ -92,7 +93,7 @@ def mpiexec():
 def _run(command: list[str], cwd=None, expect_ok: bool = True) -> subprocess.CompletedProcess:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              env=_one_thread_env(), cwd=cwd)
+                              env=_one_thread_env(), cwd=cwd, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as stuck:
         raise AssertionError(f"{' '.join(command)} still ran after {TIMEOUT} s") from stuck
     if expect_ok:
@@ -334,7 +335,8 @@ def _untrained_state() -> dict:
 def test_info_says_whether_mpi_is_usable_and_the_world_size(capsys, monkeypatch):
     from minigan.cli import main
 
-    monkeypatch.setenv("PMI_SIZE", "3")
+    # MVAPICH2's variable: read by minigan, ignored by the MPICH this process may load
+    monkeypatch.setenv("MV2_COMM_WORLD_SIZE", "3")
     assert main(["info"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("MPI:")]
     assert len(line) == 1 and line[0].endswith("world size 3")
@@ -376,7 +378,7 @@ def test_ctrl_c_on_mpiexec_stops_every_rank_after_one_step_with_a_checkpoint(mpi
                "--set", "log_every=1", "--steps", "100000", "--checkpoint-every", "100000",
                "--sample-every", "100000", "--out", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=_one_thread_env())
+                               stdin=subprocess.DEVNULL, text=True, env=_one_thread_env())
     try:
         deadline = time.monotonic() + TIMEOUT
         while not read_metrics(run / "metrics.jsonl") and time.monotonic() < deadline:
