@@ -187,7 +187,9 @@ class Tensor:
     def __init__(self, *data, requires_grad: bool = False, device=None, dtype=None):
         self._backend = _backend.get(device)
         dtype = np.float32 if dtype is None else dtype
-        if all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in data):
+        if not data:
+            array = self._backend.xp.zeros((0,), dtype=dtype)  # Tensor(): empty, as torch's
+        elif all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in data):
             array = self._backend.xp.zeros(tuple(int(d) for d in data), dtype=dtype)
         elif len(data) == 1:
             value = data[0].array if isinstance(data[0], Tensor) else data[0]
@@ -220,14 +222,18 @@ class Tensor:
 
     # ---- description
     @property
-    def data(self):
-        """The raw backend array, same as `.array` (this becomes a detached Tensor sharing
-        storage, as in PyTorch; new code writes `.array` for the raw array)."""
-        return self.array
+    def data(self) -> Tensor:
+        """A Tensor over the same storage and version counter, without a graph and not
+        requiring grad, as in PyTorch: `p.data.clamp_(-c, c)` changes p's values
+        unrecorded. (The raw backend array is `.array`.)"""
+        return self.detach()
 
     @data.setter
-    def data(self, array) -> None:
-        self.array = array
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__} (the raw "
+                            "backend array is .array)")
+        self.array, self._backend = value.array, value._backend
 
     @property
     def shape(self) -> tuple:

@@ -349,3 +349,48 @@ def test_top_level_functions_match_torch():
     drawn = mg.randint(3, 7, (1000,))
     assert drawn.dtype == np.int64 and set(drawn.tolist()) == {3, 4, 5, 6}
     assert mg.randint(2, (5,)).shape == (5,)
+
+
+# ----------------------------------------------------------------------------- .data
+
+
+def test_data_is_a_detached_tensor_sharing_storage_and_version():
+    p = mg.nn.Parameter(mg.tensor([0.5, -2.0, 3.0]))
+    d = p.data
+    assert isinstance(d, mg.Tensor) and not d.requires_grad and d.is_leaf
+    assert d.array is p.array and d.size(0) == 3
+    p.data.clamp_(-1.0, 1.0)  # WGAN's weight clipping, outside no_grad: allowed on .data
+    np.testing.assert_array_equal(p.numpy(), [0.5, -1.0, 1.0])
+    assert p._version.value == 1
+    p.grad = mg.tensor([1.0, 1.0, 1.0])
+    p.data -= 0.5 * p.grad  # the hand-written SGD step of old PyTorch code
+    np.testing.assert_array_equal(p.numpy(), [0.0, -1.5, 0.5])
+    p.data = mg.tensor([7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(p.numpy(), [7.0, 8.0, 9.0])
+    assert p.requires_grad and isinstance(p, mg.nn.Parameter)
+    with pytest.raises(TypeError, match=r"\.array"):
+        p.data = np.zeros(3)
+
+
+def test_changing_data_of_a_saved_tensor_is_caught():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    w.data.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_init_works_on_parameters_and_on_their_data():
+    layer, reference = mg.nn.Linear(30, 40), torch.nn.Linear(30, 40)
+    mg.nn.init.normal_(layer.weight.data, 0.0, 0.02)
+    mg.nn.init.constant_(layer.bias.data, 0.5)
+    # 1200 samples of N(0, 0.02^2): the sample std is within 10% with a wide margin
+    assert abs(float(layer.weight.std()) - 0.02) < 0.002
+    np.testing.assert_array_equal(layer.bias.numpy(), np.full(40, 0.5, np.float32))
+    mg.nn.init.xavier_uniform_(layer.weight)
+    torch.nn.init.xavier_uniform_(reference.weight)
+    bound = np.sqrt(6.0 / 70)  # the same bound as torch's
+    assert float(layer.weight.abs().max()) <= bound
+    assert float(reference.weight.abs().max()) <= bound
+    mg.nn.init.zeros_(layer.weight)
+    assert float(layer.weight.abs().sum()) == 0.0

@@ -12,13 +12,15 @@ import math
 
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, no_grad
 from ..random import Generator, resolve
 
 
-def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.array[...] = t._backend.asarray(values)
-    return t
+def _fill(t: Tensor, values) -> Tensor:
+    """Write values into t in place, unrecorded (a parameter or its .data alike)."""
+    with no_grad():
+        return t.copy_(values if isinstance(values, Tensor) else
+                       Tensor._wrap(t._backend.asarray(values, dtype=t.dtype), t._backend))
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -68,8 +70,8 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
-    t.array[...] = val
-    return t
+    with no_grad():
+        return t.fill_(val)
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..autograd import Tensor
+from ..creation import tensor
 from ..functional.loss import REDUCTIONS, legacy_reduction
 from .module import Module
 
@@ -15,7 +16,7 @@ def _as_buffer(value, name: str, owner: str) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
     try:
-        return Tensor(value)
+        return tensor(value)  # an array keeps its dtype (Tensor() would make it float32)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{owner}: {name} must be a Tensor or an array, got "
                         f"{type(value).__name__}") from error
