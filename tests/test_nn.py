@@ -112,6 +112,14 @@ def test_module_needs_init_first():
         Broken()
 
 
+def test_a_layer_called_with_a_numpy_array_asks_for_a_tensor():
+    layer = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(TypeError, match=r"Sequential takes a minigan Tensor, got a "
+                                        r"numpy.ndarray of shape \(4, 3\).*minigan.tensor"):
+        layer(np.zeros((4, 3), dtype=np.float32))
+    assert layer(mg.tensor(np.zeros((4, 3), dtype=np.float32))).shape == (4, 2)
+
+
 def test_repr_matches_pytorch():
     model = nn.Sequential(
         nn.Conv2d(1, 32, 4, 2, 1, bias=False, device=DEVICE),

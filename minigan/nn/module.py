@@ -67,6 +67,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
+        for arg in args:  # a raw array would fail deep inside an op, far from the mistake
+            if isinstance(arg, np.ndarray) or hasattr(arg, "__cuda_array_interface__"):
+                raise TypeError(
+                    f"{type(self).__name__} takes a minigan Tensor, got a "
+                    f"{type(arg).__module__}.{type(arg).__name__} of shape {arg.shape}; "
+                    "wrap it first: minigan.tensor(x)"
+                )
         if self._forward_pre_hooks:
             args = self._run_forward_pre_hooks(args)
         return self.forward(*args, **kwargs)
