@@ -91,24 +91,32 @@ def images_to_float(
     return x / np.float32(127.5) - np.float32(1.0)
 
 
-def _array_to_dataset(x: np.ndarray, y, name: str, image_size, channels) -> Dataset:
-    """A Dataset from an array the user brought: (N, 2) points, or images."""
+def _array_to_dataset(x: np.ndarray, y, name: str, image_size, channels,
+                      float_range: tuple[float, float] = (0.0, 1.0)) -> Dataset:
+    """A Dataset from an array the user brought: (N, 2) points, or images (uint8 0..255,
+    or floats in float_range)."""
     if x.ndim == 2 and x.shape[1] == 2:
         return Dataset(x.astype(np.float32), _labels(y), "points", name)
+    is_images = x.ndim == 3 or (x.ndim == 4 and (x.shape[1] in (1, 3) or x.shape[-1] in (1, 3, 4)))
+    if not is_images or len(x) == 0:
+        raise formats.DataFormatError(
+            f"{name}: data of shape {x.shape} is neither (N, 2) points nor images (N, H, W), "
+            "(N, H, W, C) or (N, C, H, W) with 1 or 3 channels"
+        )
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3, 4):
         x = x.transpose(0, 2, 3, 1)  # stored (N, C, H, W): the readers expect channels last
     if x.dtype != np.uint8:
         if x.dtype.kind not in "fiu":
             raise formats.DataFormatError(f"{name}: unsupported dtype {x.dtype}")
         low, high = float(x.min()), float(x.max())
-        in_range = 0.0 <= low and high <= (1.0 if x.dtype.kind == "f" else 255)
-        if not in_range:
+        lowest, highest = float_range if x.dtype.kind == "f" else (0.0, 255.0)
+        if not (lowest <= low and high <= highest):
             raise formats.DataFormatError(
-                f"{name}: image values must be uint8 0..255 or floats in [0, 1]; "
-                f"found values in [{low:g}, {high:g}]"
+                f"{name}: image values must be uint8 0..255 or floats in "
+                f"[{lowest:g}, {highest:g}]; found values in [{low:g}, {high:g}]"
             )
-        if x.dtype.kind == "f":
-            x = np.rint(x * 255.0)  # float images in [0, 1], the usual saved convention
+        if x.dtype.kind == "f":  # floats in float_range, the file's convention, to 0..255
+            x = np.rint((x - lowest) * (255.0 / (highest - lowest)))
         x = x.astype(np.uint8)
     return Dataset(images_to_float(x, image_size, channels), _labels(y), "images", name)
 
@@ -155,8 +163,10 @@ def load_dataset(
     "ring8-100k", "grid25-100k" (PacGAN's training-set size).
     Paths: an IDX images file (raw or .gz; labels are read from the matching
     *-labels-idx1-ubyte file beside it), a directory holding train-images-idx3-ubyte[.gz],
-    a directory of PNG/JPEG images (class subfolders give labels), or an .npz with "x" or
-    "images" (and optionally "y" or "labels").
+    a directory of PNG/JPEG images (class subfolders give labels), an .npz with "x" or
+    "images" (and optionally "y" or "labels"; float images in [0, 1]), or an .npy array
+    (float images in [-1, 1], as `minigan sample` writes them). Arrays hold (N, 2) points,
+    or uint8 images (N, H, W), (N, H, W, C) or (N, C, H, W).
     image_size resizes (and center-crops) images to a square; channels (1 or 3) converts.
     """
     name = str(source)
@@ -180,5 +190,8 @@ def load_dataset(
     if path.suffix == ".npz":
         x, y = formats.read_npz(path)
         return _array_to_dataset(x, y, path.stem, image_size, channels)
+    if path.suffix == ".npy":  # as `minigan sample` writes it and `minigan translate` reads it
+        x = formats.read_npy(path)
+        return _array_to_dataset(x, None, path.stem, image_size, channels, (-1.0, 1.0))
     images, labels = formats.read_idx_pair(path)
     return _array_to_dataset(images, labels, path.name, image_size, channels)

@@ -1,5 +1,5 @@
 """Reading the data formats people bring: IDX files (MNIST, Fashion-MNIST), folders of
-PNG/JPEG images, and .npz arrays. Each reader returns raw arrays (uint8 images as
+PNG/JPEG images, and .npz / .npy arrays. Each reader returns raw arrays (uint8 images as
 (N, H, W) or (N, H, W, C), integer labels or None); dataset.py turns them into a Dataset.
 """
 
@@ -233,7 +233,7 @@ def read_image_folder(
     return images, None, None
 
 
-# ----------------------------------------------------------------------------- .npz
+# ----------------------------------------------------------------------------- .npz, .npy
 
 _X_KEYS = ("x", "images")
 _Y_KEYS = ("y", "labels")
@@ -260,3 +260,11 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             "expected the same count"
         )
     return x, y
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array of an .npy file (no pickled objects)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import nn
 from ..random import Generator
+from .recipes import ConfigError
 
 
 def dcgan_init(module: nn.Module, generator: Generator) -> None:
@@ -192,6 +193,10 @@ def dcgan_discriminator(image_size: int, channels: int = 3, width: int = 64,
 # ----------------------------------------------------------------------------- from a config
 
 
+def _what(config) -> str:
+    return f"recipe {config.name!r} (model {config.model!r})"
+
+
 def build_models(config, sample_shape: tuple, generator: Generator):
     """(generator, discriminator) for a config and the shape of one data sample
     ((2,) for points, (C, H, W) for images). The discriminator sees `pack` samples at once
@@ -217,7 +222,7 @@ def _build_models(config, sample_shape: tuple, generator: Generator):
         return g, d
     if kind == "pacgan":
         if len(sample_shape) != 1:
-            raise ValueError(f"model 'pacgan' needs points (N, D), got samples of shape "
+            raise ConfigError(f"model 'pacgan' needs points (N, D), got samples of shape "
                              f"{sample_shape}")
         g = pacgan_generator(config.z_dim, sample_shape[0], config.hidden, config.layers,
                              generator=generator)
@@ -226,23 +231,35 @@ def _build_models(config, sample_shape: tuple, generator: Generator):
         pacgan_init(d, generator)
         return g, d
     if len(sample_shape) != 3:
-        raise ValueError(f"model {kind!r} needs image data; this data has samples of shape "
-                         f"{sample_shape}")
+        raise ConfigError(
+            f"{_what(config)} generates images, but the data {config.data!r} holds samples of "
+            f"shape {tuple(sample_shape)}; for 2-D points use an mlp recipe (mlp-ring8, "
+            "mlp-grid25, wgan-gp-ring8, ...)"
+        )
     channels, height, width = sample_shape
+    found = f"the data {config.data!r} holds {channels}x{height}x{width} images"
     if kind == "dcgan28":
         if (height, width) != (28, 28):
-            raise ValueError(f"model 'dcgan28' needs 28x28 images, got {height}x{width}")
+            raise ConfigError(
+                f"{_what(config)} needs 28x28 images and {found}: resize them with --set "
+                "image_size=28, or use --recipe dcgan-64 (model 'dcgan', square images of "
+                "side 16, 32, 64, ...; --set image_size=32 for 32x32)"
+            )
         g = dcgan28_generator(config.z_dim, channels, config.ngf, generator=generator)
         d = dcgan28_discriminator(channels * pack, config.batch_norm_d, config.ndf,
                                   generator=generator)
     elif kind == "dcgan":
-        if height != width:
-            raise ValueError(f"model 'dcgan' needs square images, got {height}x{width}")
+        side = 4 * 2 ** int(math.log2(max(height, 4) // 4))
+        if height != width or side != height or height < 16:
+            raise ConfigError(
+                f"{_what(config)} needs square images of side 16, 32, 64, ... and {found}: "
+                f"resize them with --set image_size={max(16, side)}"
+            )
         g = dcgan_generator(height, config.z_dim, channels, generator=generator)
         d = dcgan_discriminator(height, channels * pack, batch_norm=config.batch_norm_d,
                                 generator=generator)
     else:
-        raise ValueError(f"unknown model {kind!r}: expected mlp, pacgan, dcgan28 or dcgan")
+        raise ConfigError(f"unknown model {kind!r}: expected mlp, pacgan, dcgan28 or dcgan")
     dcgan_init(g, generator)
     dcgan_init(d, generator)
     if config.sync_batch_norm:  # batch statistics over all ranks of a data-parallel run

@@ -48,8 +48,8 @@ class TrainConfig:
     kind: str = "gan"  # gan | cyclegan
     data_a: str = ""  # the two domains: any data source, or a built-in domain of cyclegan.py
     data_b: str = ""
-    image_size: int = 0  # resize both domains to this square size; 0 = as stored
-    channels: int = 0  # convert both domains to 1 or 3 channels; 0 = as stored
+    image_size: int = 0  # resize the images (both domains) to this square size; 0 = as stored
+    channels: int = 0  # convert the images (both domains) to 1 or 3 channels; 0 = as stored
     ngf: int = 64  # generator width (its first convolution's channels; dcgan28: a quarter)
     n_blocks: int = 9  # residual blocks of the generator
     upsample: str = "transpose"  # transpose (ConvTranspose2d) | resize (Upsample + Conv2d)
@@ -111,6 +111,9 @@ class TrainConfig:
              "log_every, sample_every and checkpoint_every must be >= 1"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}"),
+            (self.image_size >= 0, f"image_size must be 0 (as stored) or a side in pixels, got "
+                                   f"{self.image_size}"),
+            (self.channels in (0, 1, 3), f"channels must be 0, 1 or 3, got {self.channels}"),
         ]
         if self.kind == "cyclegan":
             checks += self._cyclegan_checks()
@@ -135,7 +138,6 @@ class TrainConfig:
             (self.image_size == 0 or (self.image_size >= 8 and self.image_size % 4 == 0),
              f"image_size must be 0 (as stored) or a multiple of 4 (>= 8), got "
              f"{self.image_size}"),
-            (self.channels in (0, 1, 3), f"channels must be 0, 1 or 3, got {self.channels}"),
             (min(self.ngf, self.ndf, self.d_layers) >= 1 and self.n_blocks >= 0,
              "ngf, ndf and d_layers must be >= 1, n_blocks >= 0"),
             (min(self.cycle_weight, self.identity_weight) >= 0 and self.pool_size >= 0,
@@ -246,9 +248,10 @@ RECIPES: dict[str, dict] = {
                           batch_norm_d=False, objective="wasserstein", gp_weight=10.0,
                           n_critic=5, lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), steps=2000,
                           batch_size=64, sample_every=250, checkpoint_every=500),
-    # DCGAN 64x64, pytorch/examples dcgan/main.py defaults (for image folders a user brings).
-    "dcgan-64": dict(name="dcgan-64", data="mnist5k", model="dcgan", steps=5000,
-                     batch_size=64, sample_every=250, checkpoint_every=500),
+    # DCGAN 64x64, pytorch/examples dcgan/main.py defaults (for image folders a user brings):
+    # images resized and center-cropped to 64x64 (its --imageSize 64), MNIST by default.
+    "dcgan-64": dict(name="dcgan-64", data="mnist5k", model="dcgan", image_size=64,
+                     steps=5000, batch_size=64, sample_every=250, checkpoint_every=500),
     # CycleGAN (Zhu et al. 2017) on unpaired 28x28 digit domains; see _cyclegan_28.
     "cyclegan-mnist-inverted": _cyclegan_28(name="cyclegan-mnist-inverted",
                                             data_a="mnist5k-half-a",
