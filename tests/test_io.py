@@ -150,3 +150,54 @@ def test_atomic_write_keeps_an_existing_files_permissions(tmp_path):
     path.chmod(0o640)
     atomic_write(path, lambda f: f.write(b"new"))
     assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o640
+
+
+def test_loss_plot_has_a_panel_for_d_outputs_and_gradient_norms(tmp_path):
+    records = [{"step": i, "loss_d": 1.0, "loss_g": 2.0 - i / 30, "d_real": 0.7, "d_fake": 0.3,
+                "grad_norm_d": 1.5, "grad_norm_g": 3.0} for i in range(1, 31)]
+    save_loss_plot(records, tmp_path / "all.png", score_label="mean D output")
+    save_loss_plot([{k: r[k] for k in ("step", "loss_d", "loss_g")} for r in records],
+                   tmp_path / "losses.png")
+    with Image.open(tmp_path / "all.png") as all_panels, \
+            Image.open(tmp_path / "losses.png") as one_panel:
+        assert all_panels.height == 3 * one_panel.height
+        picture = np.asarray(one_panel.convert("RGB"))
+    # the y axis is labelled: ink in the leftmost strip, left of the tick values
+    assert (picture[:, :20] < 128).any()
+
+
+def test_tick_values_are_round_and_printed_without_float_noise():
+    from minigan.io.plots import _tick_text, nice_ticks
+
+    assert nice_ticks(1, 1200) == [250, 500, 750, 1000]
+    ticks = nice_ticks(0.123, 0.987)
+    assert [_tick_text(t, ticks) for t in ticks] == ["0.2", "0.4", "0.6", "0.8"]
+    ticks = nice_ticks(-3.2, 7.9)
+    assert [_tick_text(t, ticks) for t in ticks] == ["-2.5", "0.0", "2.5", "5.0", "7.5"]
+
+
+def test_points_plot_has_a_legend_saying_which_colour_is_real(tmp_path):
+    save_points_plot(np.full((5, 2), 10.0), tmp_path / "p.png", real=np.full((5, 2), -10.0))
+    with Image.open(tmp_path / "p.png") as picture:
+        # the legend's markers, top left: real (grey) first, then generated (blue)
+        assert picture.getpixel((14, 15)) == (170, 170, 170)
+        assert picture.getpixel((14, 33)) == (31, 90, 200)
+
+
+def test_grid_columns_can_be_labelled(tmp_path):
+    images = np.zeros((6, 1, 8, 8))
+    save_image_grid(images, tmp_path / "plain.png", nrow=3)
+    save_image_grid(images, tmp_path / "labelled.png", nrow=3, column_labels=["a", "b", "c"])
+    with Image.open(tmp_path / "plain.png") as plain, \
+            Image.open(tmp_path / "labelled.png") as labelled:
+        assert labelled.width == plain.width and labelled.height > plain.height
+        header = np.asarray(labelled)[: labelled.height - plain.height]
+    assert (header < 128).any()  # the names were written
+
+
+def test_pictures_take_their_format_from_the_file_name(tmp_path):
+    save_image_grid(np.zeros((4, 3, 8, 8)), tmp_path / "g.jpg")
+    with Image.open(tmp_path / "g.jpg") as picture:
+        assert picture.format == "JPEG"
+    with pytest.raises(ValueError, match="got '.gif'"):
+        save_image_grid(np.zeros((4, 3, 8, 8)), tmp_path / "g.gif")

@@ -240,7 +240,9 @@ class CycleGANTrainer(Trainer):
                    self.fixed_b, fake_a, self.translate(fake_a, "a2b")]
         rows = min(len(c) for c in columns)
         picture = np.stack([c[:rows] for c in columns], axis=1)  # (rows, 6, C, H, W)
-        save_image_grid(picture.reshape(-1, *picture.shape[2:]), path, nrow=len(columns))
+        save_image_grid(picture.reshape(-1, *picture.shape[2:]), path, nrow=len(columns),
+                        column_labels=["input A", "A to B", "back to A", "input B", "B to A",
+                                       "back to B"])
 
     def sample(self, *args, **kwargs):
         raise ConfigError("a CycleGAN run translates images rather than sampling them: use "
