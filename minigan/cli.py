@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 from .distributed import stop_all_ranks_on_failure
+from .io.atomic import atomic_write
 
 EXIT_USAGE = 2
 
@@ -42,7 +44,11 @@ def _parse_set(pairs: list[str]) -> dict:
             raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         if key.strip() == "betas":
-            value = [float(v) for v in value.strip("()[] ").split(",")]
+            try:
+                value = [float(v) for v in value.strip("()[] ").split(",")]
+            except ValueError:
+                raise UsageError(f"--set betas expects two numbers, as betas=0.5,0.999; got "
+                                 f"{value!r}") from None
         overrides[key.strip().replace("-", "_")] = value
     return overrides
 
@@ -84,13 +90,28 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - started
     if trainer.out is None:  # a data-parallel rank other than 0: rank 0 evaluates, writes
         return 0
-    scores = trainer.evaluate()
-    if scores:
-        (trainer.out / "eval.json").write_text(json.dumps(scores, indent=2))
+    text = _scores_json(trainer.evaluate())
+    atomic_write(trainer.out / "eval.json", lambda f: f.write(text + "\n"), mode="w")
     print(f"done in {seconds:.0f} s; samples: {trainer.out / 'samples_final.png'}")
-    if scores:
-        print("eval: " + json.dumps(scores))
+    print(f"eval ({trainer.out / 'eval.json'}): " + json.dumps(json.loads(text)))
     return 0
+
+
+# Why a score is not a finite number, for the scores that can be infinite.
+_NOT_FINITE = {"reverse_kl": "infinite: no generated sample lies within 3 std of a mode"}
+
+
+def _scores_json(scores: dict) -> str:
+    """Scores as strict JSON: a value that is not a finite number becomes null, and
+    "null_because" says why (JSON has no Infinity or NaN)."""
+    scores, reasons = dict(scores), {}
+    for key, value in scores.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            scores[key] = None
+            reasons[key] = _NOT_FINITE.get(key, f"not a finite number ({value})")
+    if reasons:
+        scores["null_because"] = reasons
+    return json.dumps(scores, indent=2, allow_nan=False)
 
 
 def _start_run(args):
@@ -167,10 +188,13 @@ def _resume_run(args):
 def _trainer_from(args):
     from .gan import Trainer
 
-    source = args.run or args.checkpoint
+    source = args.run or args.checkpoint  # argparse refuses both at once
     if not source:
         raise UsageError("give --run RUN_FOLDER or --checkpoint FILE")
     return Trainer.from_checkpoint(source, device=args.device)
+
+
+SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
 
 
 def cmd_sample(args) -> int:
@@ -178,15 +202,19 @@ def cmd_sample(args) -> int:
 
     from .io import save_image_grid, save_points_plot
 
+    out = Path(args.out)
+    if out.suffix.lower() not in SAMPLE_SUFFIXES:
+        raise UsageError(f"--out {out}: expected a picture (.png, .jpg, .jpeg) or raw samples "
+                         f"(.npy), got {out.suffix or 'no suffix'!r}")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name such as {out / 'grid.png'}")
+    _apply_threads(args)
     trainer = _trainer_from(args)
     if trainer.kind == "cyclegan":
         raise UsageError("a CycleGAN run translates images rather than sampling them: use "
                          "minigan translate --run RUN --direction a2b --input X --out Y")
     samples = trainer.sample(args.n, seed=args.seed)
-    out = Path(args.out)
     if out.suffix == ".npy":
-        from .io import atomic_write
-
         atomic_write(out, lambda f: np.save(f, samples))
     elif samples.ndim == 4:
         save_image_grid(samples, out)
@@ -197,8 +225,10 @@ def cmd_sample(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    _apply_threads(args)
     trainer = _trainer_from(args)
-    print(json.dumps(trainer.evaluate(args.n, seed=args.seed), indent=2))
+    options = {} if args.seed is None else {"seed": args.seed}
+    print(_scores_json(trainer.evaluate(args.n, **options)))
     return 0
 
 
@@ -302,81 +332,168 @@ def cmd_bench(args) -> int:
     return 0
 
 
+DEVICES = ["numpy", "cpu", "cuda"]
+DEVICE_HELP = "numpy (reference kernels), cpu (Numba) or cuda (default: the fastest present)"
+THREADS_HELP = ("threads for matrix products and cpu loops (default: all cores; 1 is often "
+                "faster when other jobs share the cores)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .gan import RECIPES
+    from . import __version__
 
     parser = _Parser(prog="minigan", description="A minimal GAN engine built from scratch.")
+    parser.add_argument("--version", action="version", version=f"minigan {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for add in (_add_train, _add_sample, _add_eval, _add_translate, _add_info, _add_download,
+                _add_bench):
+        add(sub)
+    return parser
 
-    train = sub.add_parser("train", help="train a GAN (default: DCGAN on bundled MNIST)")
-    train.add_argument("--recipe", choices=sorted(RECIPES))
-    train.add_argument("--data", help="built-in data name, IDX file/folder, image folder, .npz")
-    train.add_argument("--data-a", help="CycleGAN domain A (any --data source)")
-    train.add_argument("--data-b", help="CycleGAN domain B (any --data source)")
-    train.add_argument("--steps", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--device", choices=["numpy", "cpu", "cuda"])
-    train.add_argument("--out", help="run folder (default runs/RECIPE)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--config", help="TOML or JSON file of config fields")
+
+def _add_train(sub) -> None:
+    from .gan import RECIPES
+
+    train = sub.add_parser(
+        "train", help="train a GAN (default: DCGAN on the bundled MNIST subset)",
+        description="Train a GAN into a run folder. Options not given come from the recipe; "
+                    "the recipe's fields are in minigan/gan/recipes.py.")
+    train.add_argument("--recipe", choices=sorted(RECIPES), metavar="NAME",
+                       help=f"one of {', '.join(sorted(RECIPES))} (default: {DEFAULT_RECIPE}, "
+                            "or the config file's recipe)")
+    train.add_argument("--data", metavar="SOURCE",
+                       help="a built-in name (mnist5k, digits8x8, ring8, grid25, 8gaussians, "
+                            "25gaussians, swissroll), an IDX file or folder, a folder of "
+                            "images, an .npz or an .npy (default: the recipe's)")
+    train.add_argument("--data-a", metavar="SOURCE",
+                       help="CycleGAN domain A, any --data source (default: the recipe's)")
+    train.add_argument("--data-b", metavar="SOURCE",
+                       help="CycleGAN domain B, any --data source (default: the recipe's)")
+    train.add_argument("--steps", type=int, metavar="N",
+                       help="generator iterations in total; with --resume, the new total "
+                            "(default: the recipe's, or the run's)")
+    train.add_argument("--batch-size", type=int, metavar="B",
+                       help="samples per batch (default: the recipe's)")
+    train.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+    train.add_argument("--out", metavar="DIR",
+                       help="run folder, new or empty (default: runs/RECIPE, or runs/RECIPE-2, "
+                            "-3, ... when that holds a run)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run already in --out and start again (default: refuse "
+                            "a folder that is not empty)")
+    train.add_argument("--seed", type=int, metavar="S",
+                       help="seed of weights, noise and batch order (default: the recipe's, 0)")
+    train.add_argument("--config", metavar="FILE",
+                       help="TOML or JSON file: one flat table of config fields, plus "
+                            "recipe = NAME (default: none)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override any config field")
-    train.add_argument("--objective")
-    train.add_argument("--n-critic", type=int)
-    train.add_argument("--pack", type=int)
-    train.add_argument("--checkpoint-every", type=int)
-    train.add_argument("--sample-every", type=int)
-    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
-    train.add_argument("--overwrite", action="store_true")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--threads", type=_positive_int, metavar="N",
-                       help="threads for matrix products and cpu loops (default: all cores; "
-                            "1 is often faster when other jobs share the cores)")
+                       help="override any config field, e.g. --set image_size=32; repeatable "
+                            "(default: none)")
+    train.add_argument("--objective", metavar="NAME",
+                       help="minimax, non_saturating, wasserstein, hinge or lsgan (default: "
+                            "the recipe's)")
+    train.add_argument("--n-critic", type=int, metavar="K",
+                       help="discriminator steps per generator step (default: the recipe's)")
+    train.add_argument("--pack", type=int, metavar="M",
+                       help="PacGAN: samples the discriminator sees at once (default: the "
+                            "recipe's, 1)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="steps between checkpoints (default: the recipe's)")
+    train.add_argument("--sample-every", type=int, metavar="N",
+                       help="steps between sample pictures (default: the recipe's)")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue the run in this folder with its saved settings (only "
+                            "--steps, --device, the intervals, --threads and --quiet may be "
+                            "given with it; default: a new run)")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress bar (default: a progress bar)")
+    train.add_argument("--threads", type=_positive_int, metavar="N", help=THREADS_HELP)
     train.set_defaults(handler=cmd_train)
 
-    for name, handler, text in (("sample", cmd_sample, "write samples of a trained run"),
-                                ("eval", cmd_eval, "score a trained run")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--run", help="run folder (its newest checkpoint is used)")
-        p.add_argument("--checkpoint", help="checkpoint file")
-        p.add_argument("--device", choices=["numpy", "cpu", "cuda"])
-        p.add_argument("--seed", type=int, default=0)
-        if name == "sample":
-            p.add_argument("--n", type=int, default=64)
-            p.add_argument("--out", required=True, help=".png grid or .npy raw samples")
-        else:
-            p.add_argument("--n", type=int, default=2500)
-        p.set_defaults(handler=handler)
 
+def _add_run_source(parser) -> None:
+    """--run or --checkpoint (not both), --device and --threads: sample's and eval's."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run", metavar="DIR",
+                        help="run folder, read from its newest checkpoint (no default: give "
+                             "--run or --checkpoint)")
+    source.add_argument("--checkpoint", metavar="FILE",
+                        help="a checkpoint file, instead of --run (no default)")
+    parser.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+    parser.add_argument("--threads", type=_positive_int, metavar="N", help=THREADS_HELP)
+
+
+def _add_sample(sub) -> None:
+    sample = sub.add_parser("sample", help="write samples of a trained run")
+    _add_run_source(sample)
+    sample.add_argument("--n", type=_positive_int, default=64, metavar="N",
+                        help="number of samples (default: 64)")
+    sample.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the noise (default: 0)")
+    sample.add_argument("--out", required=True, metavar="FILE",
+                        help="a picture (.png, .jpg, .jpeg: a grid of images, or a scatter of "
+                             "2-D points over the real data) or raw samples (.npy, in [-1, 1] "
+                             "for images)")
+    sample.set_defaults(handler=cmd_sample)
+
+
+def _add_eval(sub) -> None:
+    evaluate = sub.add_parser(
+        "eval", help="score a trained run",
+        description="Score a trained run as the end of training does (same sample count and "
+                    "seed, so one run has one score). Prints JSON: 'metric' says what was "
+                    "scored and why it applies, or 'not_scored' says why nothing applies.")
+    _add_run_source(evaluate)
+    evaluate.add_argument("--n", type=_positive_int, metavar="N",
+                          help="samples to score (default: 2500 for mode coverage, PacGAN's "
+                               "protocol; 2000 for the digit scores; every held-out image "
+                               "for CycleGAN)")
+    evaluate.add_argument("--seed", type=int, metavar="S",
+                          help="seed of the noise (default: the one the end of training uses)")
+    evaluate.set_defaults(handler=cmd_eval)
+
+
+def _add_translate(sub) -> None:
     translate = sub.add_parser("translate", help="translate images with a trained CycleGAN run")
-    translate.add_argument("--run", required=True, help="CycleGAN run folder or checkpoint")
-    translate.add_argument("--direction", required=True, choices=["a2b", "b2a"])
-    translate.add_argument("--input", required=True,
+    translate.add_argument("--run", required=True, metavar="RUN",
+                           help="CycleGAN run folder or checkpoint")
+    translate.add_argument("--direction", required=True, choices=["a2b", "b2a"],
+                           help="a2b: domain A to B; b2a: B to A")
+    translate.add_argument("--input", required=True, metavar="PATH",
                            help="an image, a folder of images, or a .npy of (N, C, H, W) in "
                                 "[-1, 1]")
-    translate.add_argument("--out", required=True,
+    translate.add_argument("--out", required=True, metavar="PATH",
                            help="an image file (one input image), a folder, or a .npy")
-    translate.add_argument("--device", choices=["numpy", "cpu", "cuda"])
+    translate.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
     translate.set_defaults(handler=cmd_translate)
 
-    info = sub.add_parser("info", help="versions, devices, GPU")
+
+def _add_info(sub) -> None:
+    info = sub.add_parser("info", help="versions, devices, GPU, threads")
     info.set_defaults(handler=cmd_info)
 
+
+def _add_download(sub) -> None:
     download = sub.add_parser("download", help="fetch MNIST or Fashion-MNIST")
-    download.add_argument("name", choices=["mnist", "fashion-mnist"])
-    download.add_argument("directory")
+    download.add_argument("name", choices=["mnist", "fashion-mnist"], help="the dataset")
+    download.add_argument("directory", help="folder to write its IDX files into")
     download.set_defaults(handler=cmd_download)
 
+
+def _add_bench(sub) -> None:
+    from .gan import RECIPES
+
     bench = sub.add_parser("bench", help="time training iterations of a recipe")
-    bench.add_argument("--recipe", default="dcgan-mnist", choices=sorted(RECIPES))
-    bench.add_argument("--device", choices=["numpy", "cpu", "cuda"])
-    bench.add_argument("--batch-size", type=int)
-    bench.add_argument("--steps", type=int, default=10)
-    bench.add_argument("--warmup", type=int, default=2)
-    bench.add_argument("--threads", type=_positive_int, metavar="N",
-                       help="threads for matrix products and cpu loops (default: all cores)")
+    bench.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
+                       metavar="NAME", help=f"the recipe to time (default: {DEFAULT_RECIPE})")
+    bench.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+    bench.add_argument("--batch-size", type=_positive_int, metavar="B",
+                       help="samples per batch (default: the recipe's)")
+    bench.add_argument("--steps", type=_positive_int, default=10, metavar="N",
+                       help="timed iterations (default: 10)")
+    bench.add_argument("--warmup", type=int, default=2, metavar="N",
+                       help="untimed iterations first, which compile the kernels (default: 2)")
+    bench.add_argument("--threads", type=_positive_int, metavar="N", help=THREADS_HELP)
     bench.set_defaults(handler=cmd_bench)
-    return parser
 
 
 @stop_all_ranks_on_failure  # under mpiexec: one rank's error stops them all, no hang
@@ -394,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                              "download, bench (minigan --help)")
         return args.handler(args)
     except (UsageError, ConfigError, DataFormatError, DownloadError, CheckpointError,
-            DeviceUnavailable, FileNotFoundError) as error:
+            DeviceUnavailable, OSError) as error:  # OSError: a file that cannot be written
         print(f"minigan: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as error:

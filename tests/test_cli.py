@@ -1,5 +1,6 @@
 """The `minigan` command: what a user types, what comes back, and the exit status."""
 
+import argparse
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +254,193 @@ def test_command_line_recipe_wins_over_the_config_files(tmp_path, capsys):
     status, _, _ = _run(["train", "--config", str(config), "--recipe", "mlp-ring8", "--out",
                          str(out), "--quiet", "--device", "cpu"], capsys)
     assert status == 0 and json.loads((out / "config.json").read_text())["data"] == "ring8"
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+@pytest.fixture(scope="module")
+def user_data(tmp_path_factory):
+    """Data a user brings: a folder of 32x32 RGB images, one of mixed sizes, points and
+    1-D data in .npz, points and images in .npy."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    (root / "rgb32").mkdir()
+    (root / "mixed").mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            root / "rgb32" / f"{i}.png")
+        side = 20 if i % 2 else 24
+        Image.fromarray(rng.integers(0, 255, (side, side + 3, 3), dtype=np.uint8)).save(
+            root / "mixed" / f"{i}.png")
+    np.savez(root / "points.npz", x=rng.standard_normal((64, 2)))
+    np.savez(root / "flat.npz", x=rng.standard_normal(64))
+    np.save(root / "points.npy", rng.standard_normal((64, 2)).astype(np.float32))
+    np.save(root / "digits.npy", np.tanh(rng.standard_normal((16, 1, 28, 28))).astype(np.float32))
+    (root / "a_file").write_text("not a folder")
+    return root
+
+
+SMALL_DCGAN = ["--steps", "1", "--batch-size", "4", "--set", "n_samples=4", "--quiet",
+               "--device", "numpy"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--recipe", "mlp-ring8", "--batch-size", "30000"],
+     "batch_size 30000 is larger than the data 'ring8' (20000 samples): use a batch size of "
+     "at most 20000"),
+    (["train", "--data", "{d}/rgb32", *SMALL_DCGAN],
+     "needs 28x28 images and the data '{d}/rgb32' holds 3x32x32 images: resize them with "
+     "--set image_size=28, or use --recipe dcgan-64"),
+    (["train", "--data", "{d}/points.npz", *SMALL_DCGAN],
+     "generates images, but the data '{d}/points.npz' holds samples of shape (2,); for 2-D "
+     "points use an mlp recipe"),
+    (["train", "--recipe", "mlp-ring8", "--data", "{d}/flat.npz", "--quiet"],
+     "flat: data of shape (64,) is neither (N, 2) points nor images"),
+    (["train", "--recipe", "mlp-ring8", "--out", "{d}/a_file"], "is a file"),
+    (["train", "--recipe", "mlp-ring8", "--set", "image_size=32", "--quiet"],
+     "the data 'ring8' holds 2-D points"),
+    (["train", "--set", "betas=a,b"], "--set betas expects two numbers"),
+    (["sample", "--run", "r", "--n", "-5", "--out", "x.png"],
+     "--n: expected a positive whole number, got '-5'"),
+    (["sample", "--run", "r", "--n", "0", "--out", "x.png"],
+     "--n: expected a positive whole number, got '0'"),
+    (["eval", "--run", "r", "--n", "0"], "--n: expected a positive whole number, got '0'"),
+    (["sample", "--run", "r", "--out", "x.gif"],
+     "--out x.gif: expected a picture (.png, .jpg, .jpeg) or raw samples (.npy)"),
+    (["sample", "--run", "r", "--checkpoint", "c.npz", "--out", "x.png"],
+     "--checkpoint: not allowed with argument --run"),
+    (["eval", "--run", "r", "--checkpoint", "c.npz"], "not allowed with argument --run"),
+])
+def test_bad_data_and_outputs_are_one_line_and_status_2(argv, message, user_data, capsys):
+    argv = [a.replace("{d}", str(user_data)) for a in argv]
+    status, _, err = _run(argv, capsys)
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("minigan: error:"), err
+    assert message.replace("{d}", str(user_data)) in lines[0]
+    assert "drop_last" not in lines[0]  # advice the command line cannot follow
+
+
+def test_dcgan_64_trains_out_of_the_box(tmp_path, capsys):
+    out = tmp_path / "run"
+    status, _, err = _run(["train", "--recipe", "dcgan-64", *SMALL_DCGAN, "--device", "cpu",
+                           "--out", str(out)], capsys)  # cpu: numpy's convolutions are slow
+    assert status == 0, err  # MNIST resized to 64x64, as pytorch/examples' DCGAN does
+    assert _run(["sample", "--run", str(out), "--n", "2", "--out", str(tmp_path / "s.npy"),
+                 "--device", "cpu"], capsys)[0] == 0
+    assert np.load(tmp_path / "s.npy").shape == (2, 1, 64, 64)
+
+
+def test_image_size_resizes_a_folder_of_mixed_sizes_for_any_gan(tmp_path, user_data, capsys):
+    out = tmp_path / "run"
+    status, _, err = _run(["train", "--recipe", "dcgan-64", "--data", str(user_data / "mixed"),
+                           "--set", "image_size=16", *SMALL_DCGAN, "--out", str(out)], capsys)
+    assert status == 0, err
+    assert _run(["sample", "--run", str(out), "--n", "2", "--out", str(tmp_path / "s.npy"),
+                 "--device", "numpy"], capsys)[0] == 0
+    assert np.load(tmp_path / "s.npy").shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name, recipe_name, shape", [
+    ("points.npy", "mlp-ring8", (3, 2)), ("digits.npy", "dcgan-mnist", (3, 1, 28, 28))])
+def test_npy_data_is_read(tmp_path, user_data, capsys, name, recipe_name, shape):
+    out = tmp_path / "run"
+    status, _, err = _run(["train", "--recipe", recipe_name, "--data", str(user_data / name),
+                           *SMALL_DCGAN, "--set", "ngf=8" if "dcgan" in recipe_name else
+                           "hidden=8", "--out", str(out)], capsys)
+    assert status == 0, err
+    assert _run(["sample", "--run", str(out), "--n", "3", "--out", str(tmp_path / "s.npy"),
+                 "--device", "numpy"], capsys)[0] == 0
+    assert np.load(tmp_path / "s.npy").shape == shape
+
+
+# ----------------------------------------------------------------------------- honest outputs
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_scores_that_are_not_finite_become_null_with_the_reason():
+    from minigan.cli import _scores_json
+
+    scores = _strict_json(_scores_json({"reverse_kl": float("inf"), "modes_captured": 0,
+                                        "other": float("nan")}))
+    assert scores["reverse_kl"] is None and scores["other"] is None
+    assert "no generated sample lies within 3 std" in scores["null_because"]["reverse_kl"]
+    assert set(scores["null_because"]) == {"reverse_kl", "other"}
+
+
+def test_eval_and_end_of_training_give_one_score_and_say_what_it_is(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    at_end = _strict_json((out / "eval.json").read_text())
+    assert at_end["n_samples"] == 2500 and "mode coverage" in at_end["metric"]
+    status, stdout, _ = _run(["eval", "--run", str(out)], capsys)
+    assert status == 0 and _strict_json(stdout) == at_end
+
+
+def test_eval_says_why_data_is_not_scored(tmp_path, user_data, capsys):
+    rng = np.random.default_rng(1)  # 28x28 labelled images that are not digits
+    np.savez(tmp_path / "noise.npz", x=rng.integers(0, 255, (32, 28, 28), dtype=np.uint8),
+             y=np.arange(32) % 10)
+    for data, reason in ((str(tmp_path / "noise.npz"), "is not digits as MNIST draws them"),
+                         (str(user_data / "digits.npy"), "has no labels"),
+                         (str(user_data / "points.npy"), "needs a Gaussian mixture")):
+        out = tmp_path / f"run-{Path(data).name}"
+        recipe_name = "mlp-ring8" if "points" in data else "dcgan-mnist"
+        status, _, err = _run(["train", "--recipe", recipe_name, "--data", data, *SMALL_DCGAN,
+                               "--set", "hidden=8", "--set", "ngf=8", "--out", str(out)], capsys)
+        assert status == 0, err
+        status, stdout, _ = _run(["eval", "--run", str(out), "--device", "numpy"], capsys)
+        scores = _strict_json(stdout)
+        assert status == 0 and set(scores) == {"not_scored"} and reason in scores["not_scored"]
+        assert _strict_json((out / "eval.json").read_text()) == scores
+
+
+def test_digit_scores_say_why_they_apply_and_need_two_samples(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", "--recipe", "dcgan-mnist", *SMALL_DCGAN, "--set", "ngf=8",
+                 "--set", "ndf=8", "--out", str(out)], capsys)[0] == 0
+    scores = _strict_json((out / "eval.json").read_text())
+    assert scores["n_samples"] == 2000 and "bundled MNIST subset" in scores["metric"]
+    status, _, err = _run(["eval", "--run", str(out), "--n", "1", "--device", "numpy"], capsys)
+    assert status == 2 and "at least 2 samples" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sample_writes_the_format_its_name_says(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    for name, kind in (("s.jpg", "JPEG"), ("s.jpeg", "JPEG"), ("s.png", "PNG")):
+        assert _run(["sample", "--run", str(out), "--out", str(tmp_path / name)], capsys)[0] == 0
+        with Image.open(tmp_path / name) as picture:
+            assert picture.format == kind
+
+
+def test_every_option_has_help_and_its_default():
+    from minigan.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        options = {s for a in sub._actions for s in a.option_strings}
+        if name in ("sample", "eval", "train", "bench"):
+            assert "--threads" in options, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            where = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where} has no help text"
+            if action.option_strings and not action.required:
+                assert "default" in action.help, f"{where} does not say its default"
+
+
+def test_version_and_python_dash_m():
+    for command in (["-m", "minigan", "--version"], ["-m", "minigan.cli", "--version"]):
+        result = subprocess.run([sys.executable, *command], capture_output=True, text=True)
+        assert result.returncode == 0 and re.fullmatch(r"minigan \d+\.\d+\.\d+\n",
+                                                       result.stdout), result

@@ -321,7 +321,7 @@ class Trainer:
                 bar.close()
         if self.out is not None:
             self.save_samples(self.out / "samples_final.png")
-            save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
+            self.save_plots()
         return self.history
 
     def _stop_on_signal(self, signum: int) -> None:
@@ -329,7 +329,7 @@ class Trainer:
         path = None
         if self.out is not None:  # rank 0 alone in a data-parallel run
             path = self.save_checkpoint()
-            save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys)
+            self.save_plots()
         self.world.barrier()  # the other ranks exit only once the checkpoint is written
         raise TrainingInterrupted(signum, self.step_count, path, self.out)
 
@@ -354,6 +354,13 @@ class Trainer:
 
     def _all_records(self) -> list[dict]:
         return read_metrics(self.out / "metrics.jsonl")
+
+    def save_plots(self) -> None:
+        """loss.png: the losses, D(x) and D(G(z)), and the gradient norms of the run."""
+        logits = self.config.objective not in ("wasserstein", "hinge", "lsgan")  # see _score
+        save_loss_plot(self._all_records(), self.out / "loss.png", keys=self.loss_plot_keys,
+                       score_label="mean D output, as a probability" if logits else
+                       "mean critic output")
 
     def save_samples(self, path) -> None:
         samples = self.sample(noise=self.fixed_noise)
@@ -450,18 +457,37 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
+    # Samples scored when no count is given, at the end of training and by `minigan eval`:
+    # PacGAN's 2,500 (metrics.coverage.N_EVAL_SAMPLES) for mode coverage, 2,000 for digits.
+    EVAL_SAMPLES = {"mode coverage": 2500, "digits": 2000}
+
     def evaluate(self, n: int | None = None, seed: int = 12345) -> dict:
-        """Scores of generated samples: mode coverage on the 2-D mixtures (PacGAN's
-        protocol, 2,500 samples), classifier-based scores on 28x28 digits; {} otherwise."""
+        """Scores of n generated samples, with "metric" saying what was scored and why it
+        applies: mode coverage on the 2-D Gaussian mixtures (PacGAN's protocol), the digit
+        classifier's scores on 28x28 digits. Otherwise only "not_scored", saying why."""
         from ..metrics import digit_scores, mode_coverage
+        from ..metrics.digits import digit_data_check
 
         data = self.data
-        if data.kind == "points" and getattr(data, "modes", None) is not None:
-            samples = self.sample(n or 2500, seed=seed)
-            return mode_coverage(samples, data.modes, data.mode_std)
-        if data.kind == "images" and tuple(data.x.shape[1:]) == (1, 28, 28):
-            return digit_scores(self.sample(n or 2000, seed=seed))
-        return {}
+        if data.kind == "points":
+            if getattr(data, "modes", None) is None:
+                return {"not_scored": f"mode coverage needs a Gaussian mixture with known "
+                                      f"modes (ring8, grid25, 8gaussians, 25gaussians); "
+                                      f"the data {data.name!r} has none"}
+            scores = mode_coverage(self.sample(n or self.EVAL_SAMPLES["mode coverage"],
+                                               seed=seed), data.modes, data.mode_std)
+            return {"metric": f"mode coverage of the Gaussian mixture {data.name!r} (VEEGAN "
+                              "and PacGAN's protocol: high quality within 3 std of a mode)",
+                    **scores}
+        applies, reason = digit_data_check(data, device=self.device)
+        if not applies:
+            return {"not_scored": reason}
+        if n is not None and n < 2:
+            raise ConfigError(f"the digit scores need at least 2 samples (a covariance), got "
+                              f"{n}; 1,000 or more compare with the real-data floor")
+        scores = digit_scores(self.sample(n or self.EVAL_SAMPLES["digits"], seed=seed))
+        return {"metric": f"the bundled MNIST classifier's scores of the samples as digits: "
+                          f"{reason}", **scores}
 
 
 def trainer_class(kind: str) -> type[Trainer]:
