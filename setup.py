@@ -1,13 +1,38 @@
-"""minigan: a minimal, from-scratch GAN engine."""
+"""minigan: a minimal, from-scratch GAN engine.
+
+The one place for the package's metadata and layout; pyproject.toml only names the build
+system.
+"""
+import re
+from pathlib import Path
+
 from setuptools import setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def long_description() -> str:
+    """README.md without its pictures: their paths are relative to the repository, and a
+    package index page shows the text without the repository's files."""
+    text = (HERE / "README.md").read_text(encoding="utf-8")
+    return re.sub(r"^!\[[^\]]*\]\((?!https?://)[^)]*\)\n\n?", "", text, flags=re.MULTILINE)
+
 
 setup(
     name="minigan",
     version="0.1.0",
     description="A minimal GAN engine from scratch: tensors, autograd with gradients of "
     "gradients, NumPy/Numba/CUDA kernels, GAN objectives and a trainer.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=long_description(),
     long_description_content_type="text/markdown",
+    author="minigan contributors",
+    license="MIT",
+    license_files=["LICENSE"],
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: OS Independent",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     python_requires=">=3.10",
     packages=[
         "minigan",
@@ -37,6 +62,10 @@ setup(
     extras_require={
         "cuda": ["cupy-cuda12x"],
         "test": ["pytest>=7", "hypothesis>=6.80"],
+        # PyTorch, the outside reference of the side-by-side timings. The scripts that use
+        # it live in the repository's benchmarks/ folder and are not installed with the
+        # package: install this extra in a clone (pip install -e ".[bench]"). The installed
+        # `minigan bench` needs no extra.
         "bench": ["torch"],
         # Data-parallel training (minigan/distributed.py): mpi4py and MPICH as PyPI wheels,
         # no system MPI. MPICH rather than Open MPI: its mpiexec runs as root and starts more

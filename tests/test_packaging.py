@@ -1,0 +1,53 @@
+"""The package's build description: what `pip install .` and an index page see."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+
+@pytest.fixture(scope="module")
+def metadata():
+    """The keyword arguments setup.py gives setuptools.setup, without building anything."""
+    import setuptools
+
+    captured = {}
+    original = setuptools.setup
+    setuptools.setup = lambda **kwargs: captured.update(kwargs)
+    try:
+        sys.path.insert(0, str(ROOT))
+        runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
+    finally:
+        setuptools.setup = original
+        sys.path.remove(str(ROOT))
+    return captured
+
+
+def test_pyproject_names_the_build_system_only():
+    document = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert set(document) == {"build-system"}  # the metadata stays in setup.py, in one place
+    assert document["build-system"]["build-backend"] == "setuptools.build_meta"
+
+
+def test_metadata_has_a_licence_authors_and_a_self_contained_description(metadata):
+    assert metadata["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+    assert metadata["author"] == "minigan contributors"
+    description = metadata["long_description"]
+    assert "# minigan" in description and "minigan train" in description
+    assert "![" not in description  # README's pictures are repository paths
+
+
+def test_extras_say_what_they_are_for(metadata):
+    extras = metadata["extras_require"]
+    assert set(extras) == {"cuda", "test", "bench"}
+    # the benchmark scripts are repository-only, and the README says so
+    assert "benchmarks" not in " ".join(metadata["packages"])
+    assert "not installed with the package" in (ROOT / "README.md").read_text()
