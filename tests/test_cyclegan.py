@@ -165,9 +165,10 @@ def test_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(a, b)
     names = {p.name for p in (tmp_path / "whole").iterdir()}
     assert {"samples_000003.png", "samples_final.png", "loss.png", "metrics.jsonl"} <= names
-    # the picture: 4 rows of input | translated | reconstructed for A, then for B
+    # the picture: 4 rows of input | translated | reconstructed for A, then for B, enlarged
+    # 7 times (8x8 images: 56 pixels a column, room for its name) under the columns' names
     width, height = Image.open(tmp_path / "whole" / "samples_final.png").size
-    assert (width, height) == (2 * (6 * 10 + 2), 2 * (4 * 10 + 2))
+    assert width == 7 * (6 * 10 + 2) and height > 7 * (4 * 10 + 2)
 
 
 # ----------------------------------------------------------------------------- translate
@@ -192,6 +193,7 @@ def tiny_run(tmp_path_factory):
 def test_train_writes_every_translation_score(tiny_run):
     scores = json.loads((tiny_run / "eval.json").read_text())
     assert scores["n_a"] == scores["n_b"] == 1000  # the held-out images of each domain
+    assert "label preservation by a classifier" in scores["metric"]
     for key in ("label_preservation_a2b", "label_preservation_b2a", "classifier_accuracy_a",
                 "classifier_accuracy_b", "domain_score_a2b", "domain_score_b2a",
                 "domain_classifier_accuracy"):

@@ -240,9 +240,11 @@ class CycleGANTrainer(Trainer):
                    self.fixed_b, fake_a, self.translate(fake_a, "a2b")]
         rows = min(len(c) for c in columns)
         picture = np.stack([c[:rows] for c in columns], axis=1)  # (rows, 6, C, H, W)
+        # enlarged so that each column is at least 56 pixels wide: room for its name
+        scale = max(2, -(-56 // picture.shape[-1]))
         save_image_grid(picture.reshape(-1, *picture.shape[2:]), path, nrow=len(columns),
-                        column_labels=["input A", "A to B", "back to A", "input B", "B to A",
-                                       "back to B"])
+                        scale=scale, column_labels=["input A", "A to B", "back to A", "input B",
+                                                    "B to A", "back to B"])
 
     def sample(self, *args, **kwargs):
         raise ConfigError("a CycleGAN run translates images rather than sampling them: use "
@@ -297,7 +299,7 @@ class CycleGANTrainer(Trainer):
         test_a, test_b = a.test[:n], b.test[:n]
         labels_a = None if a.test_labels is None else a.test_labels[:n]
         labels_b = None if b.test_labels is None else b.test_labels[:n]
-        return translation.translation_scores(
+        scores = translation.translation_scores(
             lambda x: self.translate(x, "a2b"), lambda x: self.translate(x, "b2a"),
             test_a, test_b, labels_a, labels_b,
             classify_a=_label_classifier(a, self.device),
@@ -305,6 +307,14 @@ class CycleGANTrainer(Trainer):
             which_domain=translation.domain_classifier(a.train, b.train, device=self.device,
                                                        seed=seed),
         )
+        metric = ("translation of the held-out images of both domains: cycle L1 against the "
+                  "input, domain scores by a classifier of A against B")
+        if "label_preservation_a2b" in scores and "label_preservation_b2a" in scores:
+            metric += ", label preservation by a classifier of each target domain"
+        else:
+            metric += ("; label preservation is not scored: it needs labels in both domains, "
+                       "with the same classes")
+        return {"metric": metric, **scores}
 
 
 def _label_classifier(domain: Domain, device):
