@@ -47,7 +47,7 @@ def test_metadata_has_a_licence_authors_and_a_self_contained_description(metadat
 
 def test_extras_say_what_they_are_for(metadata):
     extras = metadata["extras_require"]
-    assert set(extras) == {"cuda", "test", "bench"}
+    assert {"cuda", "test", "bench"} <= set(extras)
     # the benchmark scripts are repository-only, and the README says so
     assert "benchmarks" not in " ".join(metadata["packages"])
     assert "not installed with the package" in (ROOT / "README.md").read_text()
