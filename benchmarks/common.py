@@ -43,6 +43,9 @@ def pin_threads(threads: int = THREADS) -> None:
         pass  # the environment variables set above already apply
     import numba
 
+    from minigan._environment import start_numba_threads
+
+    start_numba_threads()  # with minigan's settings, as the cpu kernels would
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch = load_torch()
     if torch is not None:

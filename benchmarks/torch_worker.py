@@ -1,9 +1,9 @@
 """PyTorch's side of a benchmark, in a process of its own.
 
-minigan sets OpenMP's spin count when it is imported (minigan/_environment.py; it used
-to set OMP_WAIT_POLICY=PASSIVE), and PyTorch's OpenMP runtime reads those variables too: in
-one process PyTorch would run with minigan's setting, not its own (with PASSIVE, MLP-2D
-7.9 ms instead of 4.0, benchmarks/RESULTS.md). So
+minigan sets OpenMP's spin count when its cpu kernels start Numba's threads
+(minigan/_environment.py), and one process has one GNU OpenMP runtime: PyTorch imported
+after that would run with minigan's setting, not its own (with OMP_WAIT_POLICY=PASSIVE,
+MLP-2D 7.9 ms instead of 4.0, benchmarks/RESULTS.md). So
 the benchmarks time PyTorch here, in a child started without the variables minigan set,
 with PyTorch imported before anything else, and interleave its calls with minigan's.
 

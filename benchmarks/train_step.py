@@ -302,7 +302,12 @@ def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float
                          f"{rate / common.FMA_PEAK_GFLOPS:.0%}"])
     headers = ["model", "impl", "ms/iter", "x torch", "GFLOP/iter", "GFLOP/s",
                "% GEMM ceiling", "% FMA peak"]
-    return common.markdown_table(headers, rows)
+    table = common.markdown_table(headers, rows)
+    if torch is not None and torch_in_process:
+        # minigan must leave PyTorch's settings alone (minigan/_environment.py)
+        table += (f"\n\n- PyTorch's thread count after the run: {torch.get_num_threads()} "
+                  f"(set to {common.THREADS} before it)")
+    return table
 
 
 def profile(key: str, device: str, iterations: int, top: int) -> None:
@@ -342,8 +347,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="iterations timed back to back in each round-robin turn "
                              "(after one untimed iteration that wakes the threads)")
     parser.add_argument("--torch-in-process", action="store_true",
-                        help="run PyTorch in this process (it then inherits minigan's "
-                             "OpenMP settings) instead of a child process of its own")
+                        help="run PyTorch in this process, as in a notebook comparing the "
+                             "two (one OpenMP runtime for both), instead of a child "
+                             "process of its own")
     parser.add_argument("--profile", choices=list(MODELS),
                         help="profile this model instead of timing (with --device)")
     parser.add_argument("--device", default="cpu", help="the device to profile (or torch)")
