@@ -42,13 +42,17 @@ with CompileWatch() as watch:
     class Count(event.Listener):
         depth = 0
 
-        def on_start(self, _event):
+        def on_start(self, event):
             if self.depth == 0:
-                compiled.append(1)
+                data = event.data
+                compiled.append([data["dispatcher"].py_func.__qualname__,
+                                 ", ".join(str(a) for a in data["args"]), time.time()])
             self.depth += 1
 
         def on_end(self, _event):
             self.depth -= 1
+            if self.depth == 0:
+                compiled[-1][2] = time.time() - compiled[-1][2]
 
     counter = Count()
     event.register("numba:compile", counter)
@@ -62,7 +66,7 @@ usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "import": imported - spawned,
                   "build": built - imported, "step": stepped - built, "total": stepped - spawned,
                   "compile": watch.seconds, "build_compile": build_compile,
-                  "functions": len(compiled)}))
+                  "functions": len(compiled), "compiled": compiled}))
 '''
 
 
@@ -81,6 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", default=["dcgan-mnist", "mlp-ring8"])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--list", action="store_true",
+                        help="list each compiled function (cold starts) with its seconds")
     parser.add_argument("--threads", type=int, default=None,
                         help="NUMBA_NUM_THREADS for the children (default: Numba's)")
     args = parser.parse_args()
@@ -96,9 +102,13 @@ def main() -> None:
                           f"(import {r['import']:.2f}, build {r['build']:.2f}, step "
                           f"{r['step']:.2f}; compiling {r['compile']:.2f} s, "
                           f"{r['functions']} functions)", flush=True)
+                    if args.list:
+                        for name, types, seconds in sorted(r["compiled"], key=lambda c: -c[2]):
+                            print(f"    {seconds:6.2f} s  {name}({types})")
     print(f"medians ({os.getloadavg()[0]:.1f} load at the end):")
     for (recipe, kind), runs in results.items():
-        median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        median = {key: statistics.median(r[key] for r in runs) for key in runs[0]
+                  if key != "compiled"}
         print(f"  {recipe} {kind}: total {median['total']:.2f} s, CPU {median['cpu']:.2f} s "
               f"(import "
               f"{median['import']:.2f}, build {median['build']:.2f}, step "
