@@ -154,16 +154,16 @@ def _swap_threads(typingctx, get_fn, set_fn, count):
     return sig, codegen
 
 
-def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, alpha, beta,
-                 c, ldc, parts, blasint_like):
-    """c = alpha a @ b + beta c as one ?gemm per thread: each takes a block of rows of c
-    (or of columns, when c is wider than tall), with block edges on multiples of 8."""
-    m, k = a.shape
-    n = b.shape[1]
+def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, m, n, k,
+                 item, alpha, beta, c, ldc, parts, blasint_like):
+    """c = alpha a @ b + beta c (m x k times k x n, entries of `item` bytes) as one ?gemm
+    per thread: each takes a block of rows of c (or of columns, when c is wider than
+    tall), with block edges on multiples of 8. a, b and c are addresses, not arrays: one
+    compiled loop then serves every layout of the operands (as arrays, each combination of
+    C, F and strided layouts was a compilation of its own, ~1 s each on a cold start)."""
     parts = max(1, parts)
     split_rows = m >= n
     total = m if split_rows else n
-    item = a.itemsize
     # OpenBLAS must not start threads of its own under ours: two threads calling a
     # 2-thread OpenBLAS at once ran a 512x128x128 product 50x slower. Its thread count is
     # process-wide (openblas_set_num_threads_local too, in pthreads builds), so it is 1
@@ -173,15 +173,13 @@ def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb,
         start, stop = block_of(total, p, parts)
         if stop > start:
             if split_rows:
-                a_part = a.ctypes.data + start * (lda * item if trans_a == _NO_TRANS else item)
+                a_part = a + start * (lda * item if trans_a == _NO_TRANS else item)
                 _cblas_gemm(fn, trans_a, trans_b, stop - start, n, k, alpha, a_part, lda,
-                            b.ctypes.data, ldb, beta, c.ctypes.data + start * ldc * item, ldc,
-                            blasint_like)
+                            b, ldb, beta, c + start * ldc * item, ldc, blasint_like)
             else:
-                b_part = b.ctypes.data + start * (item if trans_b == _NO_TRANS else ldb * item)
-                _cblas_gemm(fn, trans_a, trans_b, m, stop - start, k, alpha, a.ctypes.data,
-                            lda, b_part, ldb, beta, c.ctypes.data + start * item, ldc,
-                            blasint_like)
+                b_part = b + start * (item if trans_b == _NO_TRANS else ldb * item)
+                _cblas_gemm(fn, trans_a, trans_b, m, stop - start, k, alpha, a, lda, b_part,
+                            ldb, beta, c + start * item, ldc, blasint_like)
     _swap_threads(get_threads, set_threads, previous)
 
 
@@ -242,10 +240,11 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     blas = _BLAS
     threads = min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART)
     with _ONE_AT_A_TIME:
-        _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a, trans_a, lda, b,
-                                  trans_b, ldb, _ONE[dtype],
-                                  _ONE[dtype] if accumulate else _ZERO[dtype], out, ldc,
-                                  threads, blas.blasint_like)
+        # the arrays stay referenced here while the compiled loop uses their addresses
+        _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a.ctypes.data,
+                                  trans_a, lda, b.ctypes.data, trans_b, ldb, m, n, k, item,
+                                  _ONE[dtype], _ONE[dtype] if accumulate else _ZERO[dtype],
+                                  out.ctypes.data, ldc, threads, blas.blasint_like)
     return out
 
 
