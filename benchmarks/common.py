@@ -192,6 +192,17 @@ def time_candidates(candidates: dict[str, Callable[[], object]], repeats: int,
     return {name: seconds[name] for name in candidates}
 
 
+def _openmp_waiting() -> str:
+    """The OpenMP wait setting in force: the user's, else the one minigan applied while
+    its OpenMP runtime loaded (minigan/_environment.py; no longer in os.environ then)."""
+    from minigan import _environment
+
+    if "OMP_WAIT_POLICY" in os.environ:
+        return f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    spin = os.environ.get("GOMP_SPINCOUNT") or _environment.SET_HERE.get("GOMP_SPINCOUNT")
+    return f"GOMP_SPINCOUNT={spin or 'unset (GNU OpenMP default)'}"
+
+
 def machine_description() -> dict[str, str]:
     """CPU model, cores, threads used, library versions, date and load: for the tables."""
     model = platform.processor() or platform.machine()
@@ -214,9 +225,7 @@ def machine_description() -> dict[str, str]:
         "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else "not installed",
         "blas": _blas_description(),
-        "OpenMP waiting": (f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
-                           if "OMP_WAIT_POLICY" in os.environ else
-                           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}"),
+        "OpenMP waiting": _openmp_waiting(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if hasattr(os, "getloadavg"):
