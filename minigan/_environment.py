@@ -15,12 +15,14 @@ it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set al
    poll for at most `GOMP_SPINCOUNT=1000` rounds (~15 us) after a parallel loop, then
    sleep, instead of GNU OpenMP's default 300000 (~4.5 ms). Spinning saves the wake-up of
    the next loop on a quiet machine, but on a machine whose cores are busy a spinning
-   thread holds a core that the thread it waits for needs: mlp-ring8 took 730 ms an
-   iteration with 100000, 7.5 ms with none. The variable is set only while Numba loads
-   its OpenMP runtime, which reads it then. GNU OpenMP is one runtime per process: when
-   PyTorch (or anything else using it) was imported first, Numba runs on that runtime as
-   it is, and a library imported after minigan's first cpu loop shares minigan's (import
-   it first, or set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself, to choose otherwise).
+   thread holds a core that the thread it waits for needs: with another job on one of 2
+   cores, mlp-ring8 took 2360 ms an iteration at 100000 polls, 7-130 ms at 1000 or 0
+   polls, 65-115 ms on one thread (benchmarks/RESULTS.md). The variable is set only
+   while Numba loads its OpenMP runtime, which reads it then. GNU OpenMP is one runtime
+   per process: when PyTorch (or anything else using it) was imported first, Numba runs
+   on that runtime as it is, and a library imported after minigan's first cpu loop
+   shares minigan's (import it first, or set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself,
+   to choose otherwise).
 3. OpenMP thread counts: Numba starts its threads with omp_set_num_threads(its count),
    which would change the count of a runtime already loaded (PyTorch's
    `get_num_threads()` went from 1 to 2). `start_numba_threads` puts every loaded OpenMP
