@@ -283,12 +283,7 @@ class Trainer:
         total = c.steps if steps is None else steps
         if self.out is not None:
             self._prepare_output()
-        bar = None
-        if not self.quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=self.step_count, unit="step", dynamic_ncols=True,
-                       desc=c.name)
+        bar = None  # a progress bar from the first step on (see _progress_bar)
         compiling = CompileWatch(None if self.quiet else say_above_bar).start()
         start = time.perf_counter()
         # Ctrl-C: finish the step, checkpoint (every rank of a data-parallel run listens)
@@ -301,9 +296,13 @@ class Trainer:
                 if step % c.log_every == 0 or step == total:
                     self.history.append(record)
                     self._append_metrics(record)
-                if bar is not None:
-                    leave_out_of_rate(bar, compiling.new_seconds())
-                    bar.update(1)
+                if not self.quiet:
+                    if bar is None:
+                        bar = self._progress_bar(total)
+                        compiling.new_seconds()
+                    else:
+                        leave_out_of_rate(bar, compiling.new_seconds())
+                        bar.update(1)
                     bar.set_postfix(loss_d=f"{record['loss_d']:.3f}",
                                     loss_g=f"{record['loss_g']:.3f}")
                 if self.out is not None:
@@ -323,6 +322,15 @@ class Trainer:
             self.save_samples(self.out / "samples_final.png")
             self.save_plots()
         return self.history
+
+    def _progress_bar(self, total: int):
+        """A tqdm bar started after the first step of a run (or of a resumed one), so that
+        its rate and time left leave out that step's one-time costs: compiling the kernels
+        on a first run, loading them from the cache, starting threads."""
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=self.step_count, unit="step", dynamic_ncols=True,
+                    desc=self.config.name)
 
     def _stop_on_signal(self, signum: int) -> None:
         """Keep the step just finished: checkpoint it, then say where a resume starts."""
