@@ -338,11 +338,8 @@ class Tensor:
         target = _backend.get(device) if device is not None else self._backend
         if target is self._backend and (dtype is None or np.dtype(dtype) == self.dtype):
             return self
-        array = target.asarray(self.array if target is self._backend else self.numpy())
-        if dtype is not None:
-            array = array.astype(dtype)
-        out = Tensor._wrap(array, target)
-        out.requires_grad = self.requires_grad and not self._ctx
+        out = Convert.apply(self, target=target, dtype=dtype)
+        out._backend = target  # apply wraps with the input's device; the copy lives here
         return out
 
     def cpu(self) -> Tensor:
@@ -1144,6 +1141,20 @@ class PowTensor(Function):
             safe_a = where(masked, zero + 1.0, a + zero)
             gb = sum_to(where(masked, zero, g * self.output * log(safe_a)), b.shape)
         return ga, gb
+
+
+class Convert(Function):
+    """The input copied to another device and/or dtype (Tensor.to); the gradient goes
+    back to the input's device and dtype, so a graph survives .to() and .float()."""
+
+    def forward(self, x, target, dtype):
+        array = target.asarray(x if target is self.backend else Tensor._wrap(x, self.backend)
+                               .numpy())
+        return array if dtype is None else array.astype(dtype)
+
+    def backward(self, g):
+        x = self.inputs[0]
+        return g.to(x._backend, dtype=x.dtype)
 
 
 class Clone(Function):

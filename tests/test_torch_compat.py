@@ -394,3 +394,16 @@ def test_init_works_on_parameters_and_on_their_data():
     assert float(reference.weight.abs().max()) <= bound
     mg.nn.init.zeros_(layer.weight)
     assert float(layer.weight.abs().sum()) == 0.0
+
+
+def test_to_and_float_keep_the_graph_as_torch():
+    x, tx = both([0.5, -1.5, 2.0])
+    for ours, theirs in ((x.float(), tx.float()), (x.to(mg.float32).double(),
+                                                   tx.to(torch.float32).double())):
+        (ours * ours).sum().backward()
+        (theirs * theirs).sum().backward()
+    assert x.float().dtype == np.float32 and x.float().requires_grad
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)  # float32 steps
+    moved = x.to("numpy") if x.device != "numpy" else x.to("cpu")
+    (moved * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy() + 3.0, rtol=1e-6)
