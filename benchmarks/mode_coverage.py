@@ -86,7 +86,7 @@ def quick_table(args) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.recipes:
         results = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             plot = None
             if args.plots:
                 args.plots.mkdir(parents=True, exist_ok=True)
@@ -133,11 +133,19 @@ def paper_table(curve: Path) -> None:
               f"{_spread([100 * r['high_quality'] for r in last], 1)} | "
               f"{_spread([r['reverse_kl'] for r in last], 2)} | {len(last)} | {step} | "
               f"{statistics.mean(r['train_seconds'] for r in last) / 60:.0f} |")
+    print("\nThe curves (one row per evaluation):\n")
+    print("| run | iteration | modes | HQ % | reverse KL | minutes |")
+    print("|---|---|---|---|---|---|")
+    for r in sorted(records, key=lambda r: (r["run"], r["step"])):
+        print(f"| {r['run']} | {r['step']} | {r['modes']} / {r['n_modes']} | "
+              f"{100 * r['high_quality']:.1f} | {r['reverse_kl']:.2f} | "
+              f"{r['train_seconds'] / 60:.0f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--recipes", nargs="*", default=DEFAULT_RECIPES)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
