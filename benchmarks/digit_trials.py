@@ -3,14 +3,14 @@
     python -m benchmarks.digit_trials --label "lr_g 4e-4" --set lr_g=4e-4 --eval-at 600,1200 \
         --seed 0 --threads 1 --out benchmarks/digit_trials.jsonl
 
-Each score is `minigan eval --n 5000`'s: `Trainer.evaluate(5000, seed=12345)` (the bundled
-classifier's Frechet distance against its 4,000 real training images, and the classes
-covered). One JSON line per evaluation point is appended to --out, with the training
-seconds so far (evaluation excluded), the mean milliseconds per step, and the mean CPU
-milliseconds per step (process time: with one thread, steadier than wall time on a shared
-machine). With --ema DECAYS, EMAs
-of G are kept beside the run and scored at the last point, with recomputed and with averaged
-batch-norm statistics.
+Each score is the one `minigan eval --n 5000` gives: `Trainer.evaluate(5000)`, the bundled
+classifier's Frechet distance against its 4,000 real training images and the classes covered
+(here with evaluate's default noise seed 12345; the command's --seed defaults to 0). One JSON
+line per evaluation point is appended to --out, with the training seconds so far (evaluation
+excluded), the mean milliseconds per step, and the mean CPU milliseconds per step (process
+time: with one thread, steadier than wall time on a shared machine). With --ema DECAYS, EMAs
+of G are kept beside the run (they do not change it) and scored too, also with averaged
+batch-norm statistics with --ema-bn-average. --grid writes the sample grids.
 """
 
 from __future__ import annotations
@@ -35,13 +35,15 @@ def _value(text: str):
     return text
 
 
-def _track_emas(trainer, decays: list[float]) -> dict:
+def _track_emas(trainer, decays: list[float], bn_average: bool) -> dict:
     """EMAs of G kept beside the run (they do not change its training): for each decay one
-    with recomputed batch-norm statistics (the trainer's) and one with averaged statistics."""
+    with recomputed batch-norm statistics (the trainer's) and, if asked, one with averaged
+    statistics."""
     emas = {}
     for decay in decays:
         emas[f"ema{decay}"] = GeneratorEMA(trainer.generator, decay)
-        emas[f"ema{decay}_bn_average"] = GeneratorEMA(trainer.generator, decay, "average")
+        if bn_average:
+            emas[f"ema{decay}_bn_average"] = GeneratorEMA(trainer.generator, decay, "average")
     step = trainer.step
 
     def step_and_update():
@@ -67,7 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-at", default="1200")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--ema", default="", help="decays of EMAs to score at the end")
+    parser.add_argument("--ema", default="", help="decays of EMAs to score too")
+    parser.add_argument("--ema-bn-average", action="store_true",
+                        help="also score each EMA with averaged batch-norm statistics")
+    parser.add_argument("--grid", help="write the fixed-noise sample grid at each point to this "
+                        "path ({steps} is replaced by the step count)")
+    parser.add_argument("--grid-ema", default="", help="... from this EMA (e.g. ema0.999)")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--out", default="benchmarks/digit_trials.jsonl")
     args = parser.parse_args(argv)
@@ -79,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     eval_at = sorted(int(s) for s in args.eval_at.split(","))
     config = recipe(args.recipe, seed=args.seed, steps=eval_at[-1], **overrides)
     trainer = Trainer(config, out=None, quiet=True)
-    emas = _track_emas(trainer, [float(d) for d in args.ema.split(",")] if args.ema else [])
+    decays = [float(d) for d in args.ema.split(",")] if args.ema else []
+    emas = _track_emas(trainer, decays, args.ema_bn_average)
     trained = cpu = 0.0
     for steps in eval_at:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -97,12 +105,16 @@ def main(argv: list[str] | None = None) -> None:
             "train_s": round(trained, 1), "ms_per_step": round(1000 * trained / steps, 1),
             "cpu_ms_per_step": round(1000 * cpu / steps, 1),
         }
-        for name, ema in emas.items() if steps == eval_at[-1] else ():
+        for name, ema in emas.items():
             trainer.ema = ema
             other = trainer.evaluate(args.n)
             trainer.ema = None
             record[f"fd_{name}"] = round(other["frechet_distance"], 2)
             record[f"classes_{name}"] = other["classes_covered"]
+        if args.grid:
+            trainer.ema = emas.get(args.grid_ema)
+            trainer.save_samples(args.grid.format(steps=steps))
+            trainer.ema = None
         print(json.dumps(record), flush=True)
         with open(args.out, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -126,7 +126,8 @@ def test_sample_shapes_and_ema():
 
 
 def test_dcgan_mnist_step_runs_and_samples_images():
-    config = recipe("dcgan-mnist", steps=1, batch_size=8, n_samples=4)
+    # without the EMA: its batch-norm recompute (2,048 samples) is tested in test_ema.py
+    config = recipe("dcgan-mnist", steps=1, batch_size=8, n_samples=4, ema=0.0)
     trainer = Trainer(config, device="cpu", quiet=True)
     losses = trainer.step()
     assert np.isfinite(losses["loss_d"]) and np.isfinite(losses["loss_g"])
@@ -181,8 +182,8 @@ def test_dcgan28_widths_follow_ngf_and_ndf():
     assert shapes["4.weight"] == (64, 32, 4, 4)  # ConvT(4 * ngf, 2 * ngf)
     shapes = {name: p.shape for name, p in d.named_parameters()}
     assert shapes["0.weight"] == (8, 1, 4, 4) and shapes["2.weight"] == (16, 8, 4, 4)
-    # the default widths are the recipe's published ones: 256/128 in G, 64/128 in D
-    g, d = build_models(recipe("dcgan-mnist"), (1, 28, 28), mg.manual_seed(0))
+    # ngf = ndf = 64 are the published DCGAN widths: 256/128 in G, 64/128 in D
+    g, d = build_models(recipe("dcgan-mnist", ngf=64, ndf=64), (1, 28, 28), mg.manual_seed(0))
     assert dict(g.named_parameters())["1.weight"].shape == (100, 256, 7, 7)
     assert dict(d.named_parameters())["2.weight"].shape == (128, 64, 4, 4)
 
@@ -228,3 +229,31 @@ def test_resume_to_a_total_below_the_runs_step_is_an_error(tmp_path):
     Trainer(config, device="cpu", out=tmp_path, quiet=True).fit()
     with pytest.raises(mg.gan.ConfigError, match="at step 6; steps is the total .* got 5"):
         Trainer.resume(tmp_path, device="cpu", quiet=True, steps=5)
+
+
+def test_dcgan_mnist_full_reads_the_downloaded_idx_folder(tmp_path, monkeypatch):
+    """The recipe trains on data/mnist, the folder `minigan download mnist data/mnist`
+    fills; here a 16-image IDX pair written in the test stands in for the 60,000 images."""
+    import struct
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 16, dtype=np.uint8)
+    for name, array, magic in (("train-images-idx3-ubyte", images, 0x0803),
+                               ("train-labels-idx1-ubyte", labels, 0x0801)):
+        header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+        (folder / name).write_bytes(header + array.tobytes())
+    monkeypatch.chdir(tmp_path)
+    config = recipe("dcgan-mnist-full", steps=1, batch_size=8)
+    assert config.data == "data/mnist" and recipe("dcgan-mnist-full").steps > recipe().steps
+    trainer = Trainer(config, device="cpu", quiet=True)
+    assert trainer.data.x.shape == (16, 1, 28, 28)
+    # pixels 0..255 become [-1, 1] as for the bundled subset
+    np.testing.assert_allclose(trainer.data.x[0, 0], images[0] / 127.5 - 1.0, atol=1e-6)
+    losses = trainer.step()
+    assert np.isfinite(losses["loss_d"]) and np.isfinite(losses["loss_g"])
+    monkeypatch.chdir(tmp_path / "data")  # no data/mnist here: the error names the path
+    with pytest.raises(FileNotFoundError, match="data/mnist"):
+        Trainer(config, device="cpu", quiet=True)
