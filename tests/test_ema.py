@@ -115,7 +115,7 @@ def test_trainer_samples_with_the_averaged_weights_and_their_own_statistics(monk
 
     # the same samples from a copy of G holding the closed-form average and the statistics
     # recomputed for it
-    copy = dcgan28_generator(config.z_dim).to("cpu")
+    copy = dcgan28_generator(config.z_dim, 1, config.ngf).to("cpu")
     names = [n for n, _ in copy.named_parameters()]
     copy.load_state_dict({**live, **{n: _closed_form([h[n] for h in history], 0.99)
                                      .astype(np.float32) for n in names}})
