@@ -126,8 +126,7 @@ def test_sample_shapes_and_ema():
 
 
 def test_dcgan_mnist_step_runs_and_samples_images():
-    # without the EMA: its batch-norm recompute (2,048 samples) is tested in test_ema.py
-    config = recipe("dcgan-mnist", steps=1, batch_size=8, n_samples=4, ema=0.0)
+    config = recipe("dcgan-mnist", steps=1, batch_size=8, n_samples=4)
     trainer = Trainer(config, device="cpu", quiet=True)
     losses = trainer.step()
     assert np.isfinite(losses["loss_d"]) and np.isfinite(losses["loss_g"])
