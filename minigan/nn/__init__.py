@@ -3,6 +3,7 @@
     module.py      Module, Parameter, Sequential: registration, state_dict, train/eval, to
     container.py   ModuleList, ModuleDict
     linear.py      Linear, Conv2d, ConvTranspose2d, Maxout (PyTorch's default init)
+    embedding.py   Embedding (a learned vector per label)
     norm.py        BatchNorm1d, BatchNorm2d, SyncBatchNorm, InstanceNorm2d, LayerNorm,
                    GroupNorm
     activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Dropout,
@@ -21,6 +22,7 @@ import sys
 from .. import functional
 from . import init, utils
 from .activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from .embedding import Embedding
 from .linear import Conv2d, ConvTranspose2d, Linear, Maxout
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d, SyncBatchNorm
@@ -50,4 +52,5 @@ __all__ = [
     "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
     "Maxout",
     "SyncBatchNorm",
+    "Embedding",
 ]
