@@ -14,7 +14,8 @@
                    PixelShuffle, PixelUnshuffle
     loss.py        BCEWithLogitsLoss, BCELoss, MSELoss, L1Loss, CrossEntropyLoss, NLLLoss
     init.py        normal_, uniform_, xavier_*, kaiming_*, ... (in place, seeded)
-    utils.py       spectral_norm, remove_spectral_norm (spectral_norm.py)
+    utils.py       spectral_norm, remove_spectral_norm (spectral_norm.py), clip_grad_norm_,
+                   clip_grad_value_ (clip_grad.py)
 """
 
 import sys
