@@ -37,6 +37,7 @@ setup(
     packages=[
         "minigan",
         "minigan.nn",
+        "minigan.optim",
         "minigan.functional",
         "minigan.gan",
         "minigan.data",

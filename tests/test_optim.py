@@ -312,9 +312,10 @@ def json_round_trip(state):
 @pytest.mark.parametrize("make", [
     lambda ps: optim.Adam(ps, lr=0.05, betas=(0.5, 0.9), weight_decay=0.01),
     lambda ps: optim.AdamW(ps, lr=0.05),
+    lambda ps: optim.Adam(ps, lr=0.05, amsgrad=True),
     lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.9),
     lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-], ids=["adam", "adamw", "rmsprop", "sgd"])
+], ids=["adam", "adamw", "amsgrad", "rmsprop", "sgd"])
 def test_state_dict_round_trip_continues_identically(make):
     params = make_params(1)
     opt = make(params)
@@ -370,6 +371,10 @@ def test_matches_torch_optim():
         (lambda ps: optim.Adam(ps, lr=0.01, betas=(0.5, 0.999), weight_decay=0.01),
          lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.5, 0.999), weight_decay=0.01)),
         (lambda ps: optim.AdamW(ps, lr=0.01), lambda ps: torch.optim.AdamW(ps, lr=0.01)),
+        (lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.01, amsgrad=True),
+         lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.01, amsgrad=True)),
+        (lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True),
+         lambda ps: torch.optim.AdamW(ps, lr=0.01, amsgrad=True)),
         (lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, weight_decay=0.1),
          lambda ps: torch.optim.RMSprop(ps, lr=0.01, momentum=0.5, weight_decay=0.1)),
         (lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),

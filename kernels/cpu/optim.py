@@ -79,11 +79,13 @@ def _flat(*arrays) -> bool:
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: float,
-                beta2: float, eps: float, weight_decay: float, decoupled: bool) -> None:
-    """One Adam (decoupled=False) or AdamW (decoupled=True) step in place, `step` from 1."""
-    if not _flat(param, exp_avg, exp_avg_sq):
+                beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                max_exp_avg_sq=None) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step in place, `step` from 1.
+    AMSGrad (max_exp_avg_sq given) runs the reference's NumPy code: no recipe needs it fast."""
+    if max_exp_avg_sq is not None or not _flat(param, exp_avg, exp_avg_sq):
         return reference.adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2,
-                                     eps, weight_decay, decoupled)
+                                     eps, weight_decay, decoupled, max_exp_avg_sq)
     typed = param.dtype.type
     l2_decay, decoupled_decay = (0.0, 1 - lr * weight_decay) if decoupled else (weight_decay, 1.0)
     by_size(_adam_loops, param.size)(

@@ -14,6 +14,7 @@ import math
 
 from numba import cuda
 
+from .. import reference
 from ..reference._util import array_module
 from ._launch import elementwise_grid, launch
 
@@ -96,8 +97,13 @@ def _buffer_or_placeholder(buffer, param):
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: float,
-                beta2: float, eps: float, weight_decay: float, decoupled: bool) -> None:
-    """One Adam (decoupled=False) or AdamW (decoupled=True) step in place, step from 1."""
+                beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                max_exp_avg_sq=None) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step in place, step from 1.
+    AMSGrad (max_exp_avg_sq given) runs the reference's CuPy code: no recipe needs it fast."""
+    if max_exp_avg_sq is not None:
+        return reference.adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2,
+                                     eps, weight_decay, decoupled, max_exp_avg_sq)
     _check_flat("adam_update", param=param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)

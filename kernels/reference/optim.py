@@ -16,12 +16,16 @@ __all__ = ["adam_update", "rmsprop_update", "sgd_update"]
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: float,
-                beta2: float, eps: float, weight_decay: float, decoupled: bool) -> None:
+                beta2: float, eps: float, weight_decay: float, decoupled: bool,
+                max_exp_avg_sq=None) -> None:
     """One Adam step (Kingma & Ba 2015, Algorithm 1), `step` counting from 1.
 
     decoupled=False: weight decay is L2, added to the gradient (torch.optim.Adam).
     decoupled=True: weight decay shrinks the parameter directly, AdamW (Loshchilov & Hutter
     2019, Algorithm 2, with the schedule multiplier folded into lr as PyTorch does).
+    max_exp_avg_sq given: AMSGrad (Reddi et al. 2018, Algorithm 2): the step divides by the
+    running maximum of v instead of v, so the effective step size never grows; the maximum
+    is of the uncorrected v, and the bias correction applies to it, as in PyTorch.
     """
     if weight_decay != 0:
         if decoupled:
@@ -36,7 +40,12 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: f
     # theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-    denom = array_module(param).sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    xp = array_module(param)
+    second_moment = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    denom = xp.sqrt(second_moment) / bias_correction2_sqrt + eps
     param -= step_size * exp_avg / denom
 
 

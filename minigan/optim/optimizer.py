@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .autograd import Tensor, enable_grad
+from ..autograd import Tensor, enable_grad
 
 
 class _Pack:
@@ -84,6 +84,7 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
         self._packs: list[list[_Pack]] = []
+        self._step_calls = 0  # lets a learning-rate scheduler see whether step() ran
         for group in groups:
             self.add_param_group(group)
 
@@ -124,6 +125,7 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a .grad; closure, if given, recomputes the loss
         (under grad mode) first and its value is returned."""
+        self._step_calls += 1
         loss = None
         if closure is not None:
             with enable_grad():
@@ -272,27 +274,32 @@ def _check(name: str, condition: bool, message: str) -> None:
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015). weight_decay is L2: added to the gradient (as in
-    torch.optim.Adam), so it is rescaled by the adaptive step; AdamW decouples it."""
+    torch.optim.Adam), so it is rescaled by the adaptive step; AdamW decouples it.
+    amsgrad=True: AMSGrad (Reddi et al. 2018), dividing by the running maximum of the
+    second moment (state "max_exp_avg_sq", as in PyTorch)."""
 
     _decoupled = False
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0):
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
         name = type(self).__name__
         _check(name, lr >= 0, f"invalid learning rate {lr}")
         _check(name, eps >= 0, f"invalid eps {eps}")
         _check(name, 0 <= betas[0] < 1 and 0 <= betas[1] < 1, f"invalid betas {betas}")
         _check(name, weight_decay >= 0, f"invalid weight_decay {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+                                      weight_decay=weight_decay, amsgrad=bool(amsgrad)))
 
     def _state_names(self, group):
+        if group["amsgrad"]:
+            return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, K, group, param, grad, state, step):
         beta1, beta2 = group["betas"]
         K.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], step, group["lr"],
-                      beta1, beta2, group["eps"], group["weight_decay"], self._decoupled)
+                      beta1, beta2, group["eps"], group["weight_decay"], self._decoupled,
+                      state.get("max_exp_avg_sq"))
 
 
 class AdamW(Adam):
@@ -302,8 +309,8 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas=(0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 class RMSprop(Optimizer):
