@@ -1,4 +1,4 @@
-"""The `minigan` command: train | sample | eval | translate | info | download | bench.
+"""The `minigan` command: train | sample | eval | export | translate | info | download | bench.
 
 Bad arguments, bad config files and bad data give a one-line error and exit status 2.
 """
@@ -117,7 +117,7 @@ def _scores_json(scores: dict) -> str:
 def _start_run(args):
     """A new run in an empty folder (or in the folder of an old run, deleted first with
     --overwrite)."""
-    from .gan import Trainer, load_config_file, recipe
+    from .gan import load_config_file, make_trainer, recipe
     from .gan.run_folder import clear_run_folder
 
     overrides = load_config_file(args.config) if args.config else {}
@@ -134,7 +134,7 @@ def _start_run(args):
         _check_new_run_folder(out, args.overwrite)
     else:
         out = Path("runs") / config.name if args.overwrite else _new_run_folder(config.name)
-    trainer = Trainer(config, device=args.device, out=out, quiet=args.quiet)
+    trainer = make_trainer(config, device=args.device, out=out, quiet=args.quiet)
     # only now: a mistake in the options above leaves the old run alone; and only where the
     # run is written (rank 0 of a data-parallel run)
     if args.overwrite and trainer.out is not None:
@@ -165,7 +165,7 @@ def _check_new_run_folder(out: Path, overwrite: bool) -> None:
 
 def _resume_run(args):
     """The run in folder args.resume, continued from its newest checkpoint."""
-    from .gan import Trainer
+    from .gan import resume_trainer
 
     given = [f"--{name.replace('_', '-')}" for name in FIXED_ON_RESUME
              if getattr(args, name, None) not in (None, False, [])]
@@ -175,7 +175,7 @@ def _resume_run(args):
             f"cannot honour {', '.join(given)}; drop {'it' if len(given) == 1 else 'them'}, "
             "or start a new run with --out NEW_FOLDER"
         )
-    trainer = Trainer.resume(args.resume, device=args.device, quiet=args.quiet,
+    trainer = resume_trainer(args.resume, device=args.device, quiet=args.quiet,
                              steps=args.steps)
     changes = {name: getattr(args, name) for name in OUTPUT_FIELDS
                if getattr(args, name) is not None}
@@ -185,13 +185,17 @@ def _resume_run(args):
     return trainer
 
 
-def _trainer_from(args):
-    from .gan import Trainer
+def source_of(args) -> str:
+    return args.run or args.checkpoint  # argparse refuses both at once
 
-    source = args.run or args.checkpoint  # argparse refuses both at once
+
+def _trainer_from(args):
+    from .gan import load_trainer
+
+    source = source_of(args)
     if not source:
         raise UsageError("give --run RUN_FOLDER or --checkpoint FILE")
-    return Trainer.from_checkpoint(source, device=args.device)
+    return load_trainer(source, device=args.device)
 
 
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
@@ -213,7 +217,13 @@ def cmd_sample(args) -> int:
     if trainer.kind == "cyclegan":
         raise UsageError("a CycleGAN run translates images rather than sampling them: use "
                          "minigan translate --run RUN --direction a2b --input X --out Y")
-    samples = trainer.sample(args.n, seed=args.seed)
+    if args.label is not None and not trainer.config.n_classes:
+        raise UsageError(f"--label needs a conditional run; {source_of(args)} was trained "
+                         "without labels (n_classes 0)")
+    if args.label is not None and not 0 <= args.label < trainer.config.n_classes:
+        raise UsageError(f"--label must be in 0..{trainer.config.n_classes - 1}, got "
+                         f"{args.label}")
+    samples = trainer.sample(args.n, seed=args.seed, labels=args.label)
     if out.suffix == ".npy":
         atomic_write(out, lambda f: np.save(f, samples))
     elif samples.ndim == 4:
@@ -229,6 +239,22 @@ def cmd_eval(args) -> int:
     trainer = _trainer_from(args)
     options = {} if args.seed is None else {"seed": args.seed}
     print(_scores_json(trainer.evaluate(args.n, **options)))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .gan.export import export_generator
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out must name a .safetensors file, got {args.out!r}")
+    trainer = _trainer_from(args)
+    if trainer.kind != "gan":
+        raise UsageError(f"export writes the generator of a GAN run; {source_of(args)} is a "
+                         f"{trainer.kind!r} run with two generators")
+    export_generator(trainer, out)
+    weights = "EMA weights" if trainer.ema is not None else "weights"
+    print(f"wrote the generator's {weights} (step {trainer.step_count}) to {out}")
     return 0
 
 
@@ -313,12 +339,12 @@ def cmd_bench(args) -> int:
     """Time training iterations of a recipe on one device (side-by-side PyTorch timings
     are in the repository's benchmarks/ folder)."""
     from .distributed import only_rank_zero_prints
-    from .gan import Trainer, recipe
+    from .gan import make_trainer, recipe
 
     _apply_threads(args)
     only_rank_zero_prints()  # under mpiexec it times data-parallel steps; rank 0 reports
     config = recipe(args.recipe, batch_size=args.batch_size or recipe(args.recipe).batch_size)
-    trainer = Trainer(config, device=args.device, out=None, quiet=True)
+    trainer = make_trainer(config, device=args.device, out=None, quiet=True)
     for _ in range(args.warmup):
         trainer.step()
     times = []
@@ -344,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minigan", description="A minimal GAN engine built from scratch.")
     parser.add_argument("--version", action="version", version=f"minigan {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for add in (_add_train, _add_sample, _add_eval, _add_translate, _add_info, _add_download,
-                _add_bench):
+    for add in (_add_train, _add_sample, _add_eval, _add_export, _add_translate, _add_info,
+                _add_download, _add_bench):
         add(sub)
     return parser
 
@@ -433,7 +459,19 @@ def _add_sample(sub) -> None:
                         help="a picture (.png, .jpg, .jpeg: a grid of images, or a scatter of "
                              "2-D points over the real data) or raw samples (.npy, in [-1, 1] "
                              "for images)")
+    sample.add_argument("--label", type=int, metavar="N",
+                        help="a conditional run (e.g. cdcgan-mnist): draw class N only "
+                             "(default: every class in turn)")
     sample.set_defaults(handler=cmd_sample)
+
+
+def _add_export(sub) -> None:
+    export = sub.add_parser("export", help="write a run's generator as .safetensors "
+                                           "(PyTorch loads it)")
+    _add_run_source(export)
+    export.add_argument("--out", required=True, metavar="FILE",
+                        help="the .safetensors file to write")
+    export.set_defaults(handler=cmd_export)
 
 
 def _add_eval(sub) -> None:
@@ -507,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "command", None):
-            raise UsageError("choose a command: train, sample, eval, translate, info, "
+            raise UsageError("choose a command: train, sample, eval, export, translate, info, "
                              "download, bench (minigan --help)")
         return args.handler(args)
     except (UsageError, ConfigError, DataFormatError, DownloadError, CheckpointError,

@@ -9,7 +9,7 @@ from PIL import Image
 
 import minigan as mg
 from minigan.cli import main
-from minigan.gan import ConfigError, Trainer, recipe
+from minigan.gan import ConfigError, Trainer, make_trainer, recipe, resume_trainer
 from minigan.gan.cyclegan import CycleGANTrainer, HistoryPool
 from minigan.gan.cyclegan_data import load_domains
 from minigan.gan.cyclegan_io import read_translation_input
@@ -135,11 +135,24 @@ def test_built_in_domains_are_disjoint_unpaired_halves():
 
 
 def test_short_seeded_run_lowers_the_cycle_loss():
-    trainer = Trainer(_tiny(steps=40, ngf=4, lr_schedule="constant", lr_g=1e-3, lr_d=1e-3),
+    trainer = make_trainer(_tiny(steps=40, ngf=4, lr_schedule="constant", lr_g=1e-3, lr_d=1e-3),
                       device="numpy", quiet=True)
     assert isinstance(trainer, CycleGANTrainer)
     cycle = [r["loss_cycle"] for r in trainer.fit()]
     assert np.mean(cycle[-5:]) < 0.7 * np.mean(cycle[:5]), cycle
+
+
+def test_the_trainer_class_is_chosen_by_kind_in_one_visible_place(tiny_run):
+    config = _tiny()
+    assert type(make_trainer(config, device="numpy", quiet=True)) is CycleGANTrainer
+    with pytest.raises(ConfigError, match="Trainer trains kind 'gan', the config is of kind "
+                                          "'cyclegan': use minigan.gan.make_trainer"):
+        Trainer(config, device="numpy", quiet=True)
+    with pytest.raises(mg.io.CheckpointError, match="load it with minigan.gan.load_trainer"):
+        Trainer.from_checkpoint(tiny_run, device="numpy")
+    assert type(mg.gan.load_trainer(tiny_run, device="numpy")) is CycleGANTrainer
+    gan = recipe("mlp-ring8", steps=2, batch_size=16, hidden=8, layers=1)
+    assert type(make_trainer(gan, device="numpy", quiet=True)) is Trainer
 
 
 def _without_time(run):
@@ -149,11 +162,11 @@ def _without_time(run):
 
 def test_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path):
     config = _tiny(pool_size=3)  # the pool fills at step 1 and swaps afterwards
-    whole = Trainer(config, device="cpu", out=tmp_path / "whole", quiet=True)
+    whole = CycleGANTrainer(config, device="cpu", out=tmp_path / "whole", quiet=True)
     whole.fit()
-    part = Trainer(config, device="cpu", out=tmp_path / "part", quiet=True)
+    part = CycleGANTrainer(config, device="cpu", out=tmp_path / "part", quiet=True)
     part.fit(steps=4)
-    resumed = Trainer.resume(tmp_path / "part", device="cpu", quiet=True)
+    resumed = resume_trainer(tmp_path / "part", device="cpu", quiet=True)
     assert isinstance(resumed, CycleGANTrainer) and resumed.step_count == 4
     resumed.fit()
     assert _without_time(tmp_path / "part") == _without_time(tmp_path / "whole")
@@ -209,7 +222,7 @@ def test_translate_an_image_a_folder_and_an_array(tiny_run, tmp_path, capsys):
     for i, name in enumerate(["one.png", "two.png", "sub/three.png"]):
         pixels = ((images[i, 0] + 1) * 127.5).astype(np.uint8)
         Image.fromarray(pixels).save(tmp_path / "folder" / name)
-    trainer = Trainer.from_checkpoint(tiny_run, device="numpy")
+    trainer = CycleGANTrainer.from_checkpoint(tiny_run, device="numpy")
     expected = trainer.translate(images, "b2a")
 
     base = ["translate", "--run", str(tiny_run), "--direction", "b2a", "--device", "numpy"]

@@ -101,11 +101,11 @@ def _renorm_rows(weight: Tensor, indices, max_norm: float, norm_type: float) -> 
     with no_grad():
         xp = weight._backend.xp
         rows = xp.unique(indices.reshape(-1))
-        values = weight.data[rows]
+        values = weight.array[rows]
         norms = (xp.abs(values) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
         # 1e-7: PyTorch's guard against dividing by a zero norm (aten embedding_renorm_)
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(values.dtype)
-        weight.data[rows] = values * scale[:, None]
+        weight.array[rows] = values * scale[:, None]
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:

@@ -5,8 +5,9 @@
     trainer.fit()
     points = trainer.sample(1000)
 
-    # a recipe of kind "cyclegan" gives a CycleGANTrainer (two generators, two critics)
-    cyclegan = minigan.gan.Trainer(minigan.gan.recipe("cyclegan-mnist-inverted"))
+    # a recipe of kind "cyclegan" is trained by a CycleGANTrainer (two generators, two
+    # critics); make_trainer(config) picks the trainer class of any kind
+    cyclegan = minigan.gan.make_trainer(minigan.gan.recipe("cyclegan-mnist-inverted"))
     cyclegan.fit()
     inverted = cyclegan.translate(images, "a2b")  # (N, C, H, W) in [-1, 1]
 """
@@ -15,9 +16,11 @@ from . import objectives
 from .models import build_models
 from .recipes import RECIPES, ConfigError, TrainConfig, load_config_file, recipe
 from .trainer import Trainer, TrainingDiverged
-from .cyclegan import CycleGANTrainer, HistoryPool  # after .trainer, which it builds on
+from .cyclegan import CycleGANTrainer, HistoryPool
+from .kinds import load_trainer, make_trainer, resume_trainer, trainer_class
 
 __all__ = [
     "objectives", "build_models", "RECIPES", "ConfigError", "TrainConfig", "load_config_file",
-    "recipe", "Trainer", "TrainingDiverged", "CycleGANTrainer", "HistoryPool",
+    "recipe", "Trainer", "TrainingDiverged", "CycleGANTrainer", "HistoryPool", "load_trainer",
+    "make_trainer", "resume_trainer", "trainer_class",
 ]

@@ -260,6 +260,7 @@ class CycleGANTrainer(Trainer):
             "image_shape": list(self.image_shape),
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
+            "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
             "random": self.random.get_state(),
             "loader_a": self.loader_a.state_dict(),
             "loader_b": self.loader_b.state_dict(),
@@ -281,6 +282,7 @@ class CycleGANTrainer(Trainer):
             getattr(self, name).load_state_dict(state[name])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self._load_schedulers(state)
         self.random.set_state(state["random"])
         self.loader_a.load_state_dict(state["loader_a"])
         self.loader_b.load_state_dict(state["loader_b"])

@@ -44,6 +44,10 @@ class TrainConfig:
     pack: int = 1  # PacGAN packing degree
     spectral_norm: bool = False  # on every weight layer of D (Miyato et al. 2018)
     sync_batch_norm: bool = False  # data-parallel runs: BatchNorm over all ranks' rows
+    # ---- class-conditional GANs (conditional.py): G and D are told the label
+    n_classes: int = 0  # 0 = unconditional; else the labels 0..n_classes-1 of the data
+    embed_dim: int = 10  # size of the label embedding joined to z
+    conditioning: str = "projection"  # how D sees the label: projection | concat
     # ---- kind "cyclegan" (unpaired translation between two image domains, cyclegan.py)
     kind: str = "gan"  # gan | cyclegan
     data_a: str = ""  # the two domains: any data source, or a built-in domain of cyclegan.py
@@ -114,6 +118,16 @@ class TrainConfig:
             (self.image_size >= 0, f"image_size must be 0 (as stored) or a side in pixels, got "
                                    f"{self.image_size}"),
             (self.channels in (0, 1, 3), f"channels must be 0, 1 or 3, got {self.channels}"),
+            (self.n_classes >= 0 and self.embed_dim >= 1,
+             f"n_classes must be >= 0 and embed_dim >= 1, got {self.n_classes} and "
+             f"{self.embed_dim}"),
+            (self.conditioning in ("projection", "concat"),
+             f"conditioning must be projection or concat, got {self.conditioning!r}"),
+            (self.n_classes == 0 or self.pack == 1,
+             f"a conditional GAN (n_classes {self.n_classes}) packs no samples: pack must be 1"),
+            # the EMA's batch-norm recomputation feeds G noise alone, without labels
+            (self.n_classes == 0 or self.ema == 0,
+             f"a conditional GAN (n_classes {self.n_classes}) keeps no EMA: ema must be 0"),
         ]
         if self.kind == "cyclegan":
             checks += self._cyclegan_checks()
@@ -267,6 +281,12 @@ RECIPES: dict[str, dict] = {
     # data/mnist` first), trained longer.
     "dcgan-mnist-full": _dcgan_mnist(name="dcgan-mnist-full", data="data/mnist", steps=6000,
                                      sample_every=500, checkpoint_every=1000),
+    # Conditional DCGAN (Mirza & Osindero 2014) with a projection discriminator (Miyato &
+    # Koyama 2018), DCGAN's optimizer; a 10 x 10 sample grid, one digit per row. 1,000 steps:
+    # the run measured in benchmarks/RESULTS.md (the classifier reads 91% of requested labels).
+    "cdcgan-mnist": dict(name="cdcgan-mnist", data="mnist5k", model="dcgan28", n_classes=10,
+                         steps=1000, batch_size=64, n_samples=100, sample_every=250,
+                         checkpoint_every=500),
     # WGAN (Arjovsky et al. 2017), Algorithm 1: RMSprop 5e-5, clipping 0.01, n_critic 5.
     "wgan-mnist": dict(name="wgan-mnist", data="mnist5k", model="dcgan28", batch_norm_d=True,
                        objective="wasserstein", optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5,

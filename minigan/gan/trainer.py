@@ -11,7 +11,8 @@ under the run folder at their intervals.
 
 Other kinds of model reuse the loop, the outputs and the checkpoints, replacing the step
 and what it needs: CycleGANTrainer (cyclegan.py) trains two generators and two
-discriminators for unpaired image-to-image translation.
+discriminators for unpaired image-to-image translation. kinds.py says which class trains
+which kind (`make_trainer(config)`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ..io import (
 )
 from ..random import Generator
 from . import objectives
+from .conditional import build_conditional_models
 from .ema import GeneratorEMA
 from .interrupt import StopSignals, TrainingInterrupted
 from .models import build_models
@@ -57,23 +59,21 @@ class Trainer:
     The loop (`fit`), the run folder's outputs and the checkpoints are the same for every
     kind of model. What a kind changes lives in five methods a subclass replaces: `_build`
     (data, models, optimizers), `step`, `save_samples`, `state_dict` / `load_state_dict`
-    and `evaluate`. `Trainer(config)` builds the trainer of `config.kind`: this class for
-    "gan", CycleGANTrainer (cyclegan.py) for "cyclegan".
+    and `evaluate`. This class trains kind "gan"; `make_trainer(config)` (kinds.py) picks
+    the class of any kind.
     """
 
     kind = "gan"
     loss_plot_keys = ("loss_d", "loss_g")
 
-    def __new__(cls, config: TrainConfig, *args, **kwargs):
-        if cls is Trainer:
-            cls = trainer_class(config.kind)
-        elif config.kind != cls.kind:
-            raise ConfigError(f"{cls.__name__} trains kind {cls.kind!r}, the config is of kind "
-                              f"{config.kind!r}")
-        return super().__new__(cls)
-
     def __init__(self, config: TrainConfig, device: str | None = None, out=None,
                  quiet: bool = False):
+        if config.kind != self.kind:
+            raise ConfigError(
+                f"{type(self).__name__} trains kind {self.kind!r}, the config is of kind "
+                f"{config.kind!r}: use minigan.gan.make_trainer(config), which picks the "
+                "trainer class of each kind"
+            )
         self.config = config
         self.device = backend.get(device).name
         self.out = Path(out) if out is not None else None
@@ -87,6 +87,7 @@ class Trainer:
             if self.world.rank != 0:  # rank 0 alone writes the run folder
                 self.out, self.quiet = None, True
         self._build()
+        self.schedulers = self._learning_rate_schedulers()
         self.step_count = 0
         self.history: list[dict] = []
 
@@ -96,10 +97,14 @@ class Trainer:
         self.data = load_dataset(config.data, config.image_size or None, config.channels or None)
         check_data_fits(config, self.data)
         sample_shape = tuple(self.data.x.shape[1:])
-        self.generator, self.discriminator = build_models(config, sample_shape, self.random)
+        build = build_conditional_models if config.n_classes else build_models
+        self.generator, self.discriminator = build(config, sample_shape, self.random)
         self.generator.to(self.device)
         self.discriminator.to(self.device)
-        self.loader = Loader(self.data.x, config.batch_size, shuffle=True, drop_last=True,
+        batched = self.data.x
+        if config.n_classes:
+            batched = (self.data.x, _checked_labels(self.data, config.n_classes))
+        self.loader = Loader(batched, config.batch_size, shuffle=True, drop_last=True,
                              seed=config.seed, rank=self.world.rank,
                              world_size=self.world.world_size)
 
@@ -113,6 +118,10 @@ class Trainer:
         fixed = Generator(config.seed + 1)  # a separate stream: the sample grids never shift
         self.fixed_noise = randn(config.n_samples, config.z_dim, generator=fixed,
                                  device=self.device)
+        # a conditional run's grid: the labels in equal blocks (one digit per row of 10x10)
+        self.fixed_labels = None
+        if config.n_classes:
+            self.fixed_labels = np.arange(config.n_samples) * config.n_classes // config.n_samples
 
     def _optimizer(self, parameters, lr: float):
         c = self.config
@@ -127,8 +136,29 @@ class Trainer:
         return randn(n // self.world.world_size, self.config.z_dim,
                      generator=self.batch_random, device=self.device)
 
-    def real_batch(self) -> Tensor:
-        return Tensor(self.loader.next_batch(), device=self.device)
+    def real_batch(self) -> tuple[Tensor, Tensor | None]:
+        """(images, labels); labels is None unless the GAN is conditional."""
+        if not self.config.n_classes:
+            return Tensor(self.loader.next_batch(), device=self.device), None
+        x, labels = self.loader.next_batch()
+        return Tensor(x, device=self.device), self._labels(labels)
+
+    def random_labels(self, n: int) -> Tensor | None:
+        """Labels for the G step of a conditional GAN, uniform over the classes; None (and
+        no random draw) for an unconditional one."""
+        if not self.config.n_classes:
+            return None
+        return self._labels(self.batch_random.integers(0, self.config.n_classes, n))
+
+    def _labels(self, labels) -> Tensor:
+        return Tensor(np.asarray(labels, dtype=np.int64), device=self.device, dtype=np.int64)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.generator(z) if labels is None else self.generator(z, labels)
+
+    def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.discriminator(self.pack(x)) if labels is None else self.discriminator(x,
+                                                                                          labels)
 
     def pack(self, x: Tensor) -> Tensor:
         """PacGAN: m samples become one discriminator input, concatenated along axis 1."""
@@ -144,21 +174,23 @@ class Trainer:
         G.train()
         D.train()
         for _ in range(c.n_critic):
-            x_real = self.real_batch()
+            # a conditional GAN's fakes carry the real batch's labels: D sees the same
+            # classes on both sides, and the penalties interpolate within one class
+            x_real, labels = self.real_batch()
             with no_grad():
-                x_fake = G(self.noise(c.batch_size))
-            real_logits = D(self.pack(x_real))
-            fake_logits = D(self.pack(x_fake))
+                x_fake = self.generate(self.noise(c.batch_size), labels)
+            real_logits = self.discriminate(x_real, labels)
+            fake_logits = self.discriminate(x_fake, labels)
             loss_d = self.objective.discriminator_loss(real_logits, fake_logits)
             penalty = None
             if c.gp_weight > 0:
                 penalty = objectives.gradient_penalty(
-                    lambda x: D(self.pack(x)), x_real, x_fake, generator=self.batch_random,
-                    weight=c.gp_weight)
+                    lambda x: self.discriminate(x, labels), x_real, x_fake,
+                    generator=self.batch_random, weight=c.gp_weight)
                 loss_d = loss_d + penalty
             if c.r1_gamma > 0:
-                loss_d = loss_d + objectives.r1_penalty(lambda x: D(self.pack(x)), x_real,
-                                                        c.r1_gamma)
+                loss_d = loss_d + objectives.r1_penalty(lambda x: self.discriminate(x, labels),
+                                                        x_real, c.r1_gamma)
             self.optimizer_d.zero_grad()
             self._check_finite(loss_d, "discriminator loss")
             loss_d.backward()
@@ -175,8 +207,9 @@ class Trainer:
         for p in frozen:
             p.requires_grad = False
         try:
-            x_fake = G(self.noise(c.batch_size))
-            loss_g = self.objective.generator_loss(D(self.pack(x_fake)))
+            labels = self.random_labels(c.batch_size)
+            x_fake = self.generate(self.noise(c.batch_size), labels)
+            loss_g = self.objective.generator_loss(self.discriminate(x_fake, labels))
             self.optimizer_g.zero_grad()
             self._check_finite(loss_g, "generator loss")
             loss_g.backward()
@@ -238,41 +271,76 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.generator)
 
-    def _schedule_learning_rate(self) -> None:
-        """'linear': constant for the first half of the run, then linearly down to 0."""
+    def _learning_rate_schedulers(self) -> list:
+        """lr_schedule 'linear' (CycleGAN's "linear" policy): the lr stays constant for the
+        first half of the run, then falls linearly to 0; a LambdaLR on each optimizer,
+        stepped once per generator iteration. 'constant': none."""
         c = self.config
-        if c.lr_schedule != "linear" or c.steps == 0:
-            return
-        half = c.steps / 2
-        factor = 1.0 if self.step_count <= half else max(0.0, (c.steps - self.step_count) / half)
-        for optimizer, base in ((self.optimizer_g, c.lr_g), (self.optimizer_d, c.lr_d)):
-            for group in optimizer.param_groups:
-                group["lr"] = base * factor
+        if c.lr_schedule != "linear":
+            return []
+
+        def factor(step: int) -> float:
+            half = c.steps / 2
+            return 1.0 if c.steps == 0 or step <= half else max(0.0, (c.steps - step) / half)
+
+        return [optim.lr_scheduler.LambdaLR(optimizer, factor)
+                for optimizer in (self.optimizer_g, self.optimizer_d)]
+
+    def _schedule_learning_rate(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+
+    def _load_schedulers(self, state: dict) -> None:
+        saved = state.get("schedulers")
+        for k, scheduler in enumerate(self.schedulers):
+            if saved:
+                scheduler.load_state_dict(saved[k])
+            else:  # a checkpoint from before schedules were saved: the step says where
+                scheduler.last_epoch = int(state["step"])
 
     # ------------------------------------------------------------------ sampling
 
     @no_grad()
-    def sample(self, n: int | None = None, seed: int | None = None, noise: Tensor | None = None
-               ) -> np.ndarray:
+    def sample(self, n: int | None = None, seed: int | None = None, noise: Tensor | None = None,
+               labels=None) -> np.ndarray:
         """Generated samples as a NumPy array: (N, C, H, W) in [-1, 1] or (N, 2) points.
         Uses the EMA weights (and batch-norm statistics of their own) when the config keeps
-        them."""
+        them. A conditional GAN draws the given labels (one int for all, or one per sample;
+        default: every class in turn)."""
         if noise is None:
             generator = self.random if seed is None else Generator(seed)
             noise = randn(n or self.config.n_samples, self.config.z_dim, generator=generator,
                           device=self.device)
+        labels = self._sample_labels(labels, noise.shape[0])
         G = self.generator
         was_training = G.training
         try:
             if self.ema is None:
-                return G.eval()(noise).numpy().copy()
+                G.eval()
+                return self.generate(noise, labels).numpy().copy()
             with self.ema.applied(G, self._ema_noise) as averaged:
-                return averaged.eval()(noise).numpy().copy()
+                averaged.eval()
+                return self.generate(noise, labels).numpy().copy()
         finally:
             G.train(was_training)
 
     def _ema_noise(self, generator: Generator, n: int) -> Tensor:
         return randn(n, self.config.z_dim, generator=generator, device=self.device)
+
+    def _sample_labels(self, labels, n: int) -> Tensor | None:
+        classes = self.config.n_classes
+        if not classes:
+            if labels is not None:
+                raise ConfigError(f"run {self.config.name!r} is not conditional (n_classes 0): "
+                                  "it draws no chosen label")
+            return None
+        if labels is None:
+            labels = np.arange(n) % classes
+        labels = np.broadcast_to(np.asarray(labels), (n,))
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= classes:
+            raise ConfigError(f"labels must be whole numbers in 0..{classes - 1}, got "
+                              f"{np.unique(labels).tolist()[:5]}")
+        return self._labels(labels)
 
     # ------------------------------------------------------------------ the loop
 
@@ -371,7 +439,7 @@ class Trainer:
                        "mean critic output")
 
     def save_samples(self, path) -> None:
-        samples = self.sample(noise=self.fixed_noise)
+        samples = self.sample(noise=self.fixed_noise, labels=self.fixed_labels)
         if samples.ndim == 4:
             save_image_grid(samples, path)
         else:
@@ -389,6 +457,7 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
+            "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
             "ema": None if self.ema is None else self.ema.state_dict(),
             "random": self.random.get_state(),
             "loader": self.loader.state_dict(),
@@ -405,6 +474,7 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self._load_schedulers(state)
         if state.get("ema") is not None and self.ema is not None:
             self.ema.load_state_dict(state["ema"], asarray=backend.get(self.device).asarray)
         self.random.set_state(state["random"])
@@ -426,31 +496,39 @@ class Trainer:
         return path
 
     @classmethod
-    def from_checkpoint(cls, source, device: str | None = None, quiet: bool = True,
-                        steps: int | None = None, out=None) -> Trainer:
-        """A trainer restored from a checkpoint file or a run folder's newest checkpoint.
-        Nothing is written unless `out` is given."""
-        state = load_checkpoint(latest_checkpoint(source))
-        if state.get("kind") not in KINDS:
-            raise CheckpointError(f"{source} is not a training checkpoint (kind "
-                                  f"{state.get('kind')!r})")
+    def from_state(cls, state: dict, device: str | None = None, quiet: bool = True,
+                   steps: int | None = None, out=None) -> Trainer:
+        """A trainer of this class restored from a loaded checkpoint (read_training_state)."""
+        if state["kind"] != cls.kind:
+            raise CheckpointError(
+                f"the checkpoint trains kind {state['kind']!r}, {cls.__name__} trains "
+                f"{cls.kind!r}: load it with minigan.gan.load_trainer, which picks the class"
+            )
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config = config.replace(steps=steps)
-        trainer = Trainer(config, device=device, out=out, quiet=quiet)  # the checkpoint's kind
+        trainer = cls(config, device=device, out=out, quiet=quiet)
         trainer.load_state_dict(state)
         return trainer
 
     @classmethod
+    def from_checkpoint(cls, source, device: str | None = None, quiet: bool = True,
+                        steps: int | None = None, out=None) -> Trainer:
+        """A trainer restored from a checkpoint file or a run folder's newest checkpoint.
+        Nothing is written unless `out` is given."""
+        return cls.from_state(read_training_state(source), device=device, quiet=quiet,
+                              steps=steps, out=out)
+
+    @classmethod
     def resume(cls, run, device: str | None = None, quiet: bool = False,
-               steps: int | None = None) -> Trainer:
+               steps: int | None = None, state: dict | None = None) -> Trainer:
         """Continue the run in folder `run` from its newest checkpoint (optionally to a new
-        step total). Metric records after the checkpoint's step are dropped: they will be
-        produced again, identically."""
-        source = run = Path(run)
-        if run.is_file():  # a checkpoint file: its run folder is two levels up
-            run = run.resolve().parent.parent
-        trainer = cls.from_checkpoint(source, device=device, quiet=quiet, steps=steps, out=run)
+        step total; `state`: that checkpoint, when already read). Metric records after the
+        checkpoint's step are dropped: they will be produced again, identically."""
+        source, run = Path(run), run_folder(run)
+        if state is None:
+            state = read_training_state(source)
+        trainer = cls.from_state(state, device=device, quiet=quiet, steps=steps, out=run)
         if steps is not None and steps < trainer.step_count:
             raise ConfigError(f"{run} is at step {trainer.step_count}; steps is the total to "
                               f"train to, so it must be at least {trainer.step_count}, got "
@@ -494,17 +572,49 @@ class Trainer:
             raise ConfigError(f"the digit scores need at least 2 samples (a covariance), got "
                               f"{n}; 1,000 or more compare with the real-data floor")
         scores = digit_scores(self.sample(n or self.EVAL_SAMPLES["digits"], seed=seed))
+        if self.config.n_classes:
+            per_label = max(1, (n or self.EVAL_SAMPLES["digits"]) // self.config.n_classes)
+            scores.update(self.label_accuracy(per_label, seed=seed))
         return {"metric": f"the bundled MNIST classifier's scores of the samples as digits: "
                           f"{reason}", **scores}
 
+    def label_accuracy(self, per_label: int = 200, seed: int = 12345) -> dict:
+        """A conditional GAN on digits: for each label, the share of `per_label` samples
+        drawn with that label that the bundled digit classifier reads as that digit."""
+        from ..metrics import classify
 
-def trainer_class(kind: str) -> type[Trainer]:
-    """The Trainer subclass for a config kind."""
-    if kind == "cyclegan":
-        from .cyclegan import CycleGANTrainer  # imported here: it builds on this module
+        shares = []
+        for label in range(self.config.n_classes):
+            samples = self.sample(per_label, seed=seed + label, labels=label)
+            shares.append(float((classify(samples) == label).mean()))
+        return {"label_accuracy": shares, "label_accuracy_mean": float(np.mean(shares)),
+                "label_accuracy_min": float(min(shares)), "samples_per_label": per_label}
 
-        return CycleGANTrainer
-    return Trainer
+
+def read_training_state(source) -> dict:
+    """The state in a checkpoint file, or in a run folder's newest checkpoint."""
+    state = load_checkpoint(latest_checkpoint(source))
+    if state.get("kind") not in KINDS:
+        raise CheckpointError(f"{source} is not a training checkpoint (kind "
+                              f"{state.get('kind')!r})")
+    return state
+
+
+def run_folder(run) -> Path:
+    """The run folder of `run`: itself, or for a checkpoint file the folder two levels up."""
+    run = Path(run)
+    return run.resolve().parent.parent if run.is_file() else run
+
+
+def _checked_labels(data, n_classes: int) -> np.ndarray:
+    """The data's labels for a conditional GAN, checked against n_classes."""
+    if data.y is None:
+        raise ConfigError(f"a conditional GAN (n_classes {n_classes}) needs labelled data; "
+                          f"{data.name!r} has no labels")
+    if data.y.min() < 0 or data.y.max() >= n_classes:
+        raise ConfigError(f"data {data.name!r} has labels {int(data.y.min())}..{int(data.y.max())}"
+                          f", outside 0..{n_classes - 1} (n_classes {n_classes})")
+    return data.y
 
 
 def check_batch_fits(batch_size: int, n: int, what: str) -> None:
@@ -527,6 +637,9 @@ def _check_data_parallel(config: TrainConfig, world_size: int) -> None:
     if config.kind != "gan":
         raise ConfigError(f"data-parallel training runs kind 'gan'; run kind {config.kind!r} "
                           "on one process")
+    if config.n_classes:
+        raise ConfigError("data-parallel training of a conditional GAN (n_classes > 0) is not "
+                          "supported; run it on one process")
     if config.batch_size % (world_size * config.pack):
         raise ConfigError(
             f"batch_size {config.batch_size} does not split over {world_size} processes"

@@ -2,6 +2,6 @@
 digit-classifier scores on MNIST-like images (digits.py)."""
 
 from .coverage import HIGH_QUALITY_STDS, N_EVAL_SAMPLES, mode_coverage
-from .digits import digit_scores
+from .digits import classify, digit_scores
 
-__all__ = ["HIGH_QUALITY_STDS", "N_EVAL_SAMPLES", "mode_coverage", "digit_scores"]
+__all__ = ["HIGH_QUALITY_STDS", "N_EVAL_SAMPLES", "mode_coverage", "digit_scores", "classify"]
