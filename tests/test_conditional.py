@@ -61,7 +61,7 @@ def test_conditional_run_resumes_bit_for_bit_and_samples_a_chosen_label(tmp_path
                                   resumed.sample(3, seed=5, labels=7))
     # the label reaches the generator: the same noise with another label draws another image
     assert np.abs(whole.sample(3, seed=5, labels=7) - whole.sample(3, seed=5, labels=1)).max() > 0
-    assert list(whole.fixed_labels) == [i // 2 for i in range(20)]  # a 10-wide grid: a row per digit
+    assert list(whole.fixed_labels) == [i // 2 for i in range(20)]  # a row of the grid per digit
 
 
 def test_config_and_data_errors_are_one_line():

@@ -185,12 +185,12 @@ class Trainer:
             penalty = None
             if c.gp_weight > 0:
                 penalty = objectives.gradient_penalty(
-                    lambda x: self.discriminate(x, labels), x_real, x_fake,
+                    lambda x, labels=labels: self.discriminate(x, labels), x_real, x_fake,
                     generator=self.batch_random, weight=c.gp_weight)
                 loss_d = loss_d + penalty
             if c.r1_gamma > 0:
-                loss_d = loss_d + objectives.r1_penalty(lambda x: self.discriminate(x, labels),
-                                                        x_real, c.r1_gamma)
+                loss_d = loss_d + objectives.r1_penalty(
+                    lambda x, labels=labels: self.discriminate(x, labels), x_real, c.r1_gamma)
             self.optimizer_d.zero_grad()
             self._check_finite(loss_d, "discriminator loss")
             loss_d.backward()
