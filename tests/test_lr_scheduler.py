@@ -72,17 +72,18 @@ def test_state_dict_continues_exactly(name, kwargs):
         assert resumed.get_last_lr() == whole.get_last_lr()  # bit for bit
 
 
-def test_resuming_mid_schedule_needs_initial_lr_and_matches_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+@pytest.mark.parametrize("name, kwargs", SCHEDULES)
+def test_resuming_mid_schedule_needs_initial_lr_and_matches_torch(name, kwargs):
     with pytest.raises(KeyError, match=r"'initial_lr' is not specified in param_groups\[0\]"):
-        lr_scheduler.CosineAnnealingLR(_optimizers(), T_max=10, last_epoch=3)
+        getattr(lr_scheduler, name)(_optimizers(), last_epoch=3, **kwargs)
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     mine_opt = _optimizers()
     theirs_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
     for group in mine_opt.param_groups + theirs_opt.param_groups:
         group["initial_lr"] = 0.2
-    mine = lr_scheduler.CosineAnnealingLR(mine_opt, T_max=10, last_epoch=3)
-    theirs = torch.optim.lr_scheduler.CosineAnnealingLR(theirs_opt, T_max=10, last_epoch=3)
-    for _ in range(5):
+    mine = getattr(lr_scheduler, name)(mine_opt, last_epoch=7, **kwargs)
+    theirs = getattr(torch.optim.lr_scheduler, name)(theirs_opt, last_epoch=7, **kwargs)
+    for _ in range(10):
         np.testing.assert_allclose(mine.get_last_lr()[0], theirs.get_last_lr()[0], rtol=1e-14)
         mine_opt.step()
         theirs_opt.step()

@@ -10,7 +10,8 @@ The rules, as PyTorch's:
 * Constructing a scheduler with last_epoch=-1 stores each param group's lr as its
   `initial_lr` (the base_lrs) and takes a first step, to last_epoch 0, which sets the lr of
   epoch 0. With last_epoch >= 0 (continuing a schedule) every group must already hold an
-  `initial_lr`.
+  `initial_lr`, and that first step keeps the lr found in the groups (LambdaLR computes
+  its closed form, StepLR drops at a multiple of step_size), as PyTorch 2.x does.
 * Each step() adds 1 to last_epoch and writes the new lr into every param group.
   get_last_lr() is the list written last.
 * Most schedules are recursive, like PyTorch's: each lr is computed from the group's current
@@ -54,7 +55,13 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self._step_count = 0
         self._optimizer_steps_at_start = optimizer._step_calls
-        self.step()
+        # the constructor's step: ExponentialLR, LinearLR and CosineAnnealingLR then keep the
+        # lr they find, so a schedule resumed with last_epoch >= 0 does not run a step ahead
+        self._initial = True
+        try:
+            self.step()
+        finally:
+            self._initial = False
 
     def get_lr(self) -> list[float]:
         raise NotImplementedError
@@ -79,7 +86,8 @@ class LRScheduler:
 
     def state_dict(self) -> dict:
         """Every attribute but the optimizer: plain numbers and lists."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("optimizer", "_initial")}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
@@ -109,7 +117,7 @@ class LambdaLR(LRScheduler):
 
     def state_dict(self) -> dict:
         state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "lr_lambdas")}
+                 if key not in ("optimizer", "_initial", "lr_lambdas")}
         # a function cannot be saved without pickle; an object's attributes can
         state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
                                or not hasattr(fn, "__dict__") else dict(vars(fn))
@@ -148,7 +156,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self.last_epoch == 0:
+        if self.last_epoch == 0 or self._initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 
@@ -173,7 +181,7 @@ class LinearLR(LRScheduler):
     def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in self._current_lrs()]
-        if self.last_epoch > self.total_iters:
+        if self._initial or self.last_epoch > self.total_iters:
             return self._current_lrs()
         # the ratio of this epoch's factor to the previous one's
         change = self.end_factor - self.start_factor
@@ -196,11 +204,8 @@ class CosineAnnealingLR(LRScheduler):
     def get_lr(self) -> list[float]:
         t, period, low = self.last_epoch, self.T_max, self.eta_min
         current = self._current_lrs()
-        if t == 0:
+        if t == 0 or self._initial:
             return current
-        if self._step_count == 1 and t > 0:  # constructed mid-schedule: the closed form
-            return [low + (base - low) * (1 + math.cos(t * math.pi / period)) / 2
-                    for base in self.base_lrs]
         if (t - 1 - period) % (2 * period) == 0:  # leaving the trough: the step up
             return [lr + (base - low) * (1 - math.cos(math.pi / period)) / 2
                     for lr, base in zip(current, self.base_lrs)]
