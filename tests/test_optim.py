@@ -345,7 +345,7 @@ def test_state_dict_layout():
     opt = optim.Adam(params, lr=0.01)
     assert opt.state_dict() == {"state": {}, "param_groups": [
         {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-         "params": [0, 1, 2]}]}
+         "amsgrad": False, "params": [0, 1, 2]}]}
     set_grads(params, gradients(2, 1)[0])
     opt.step()
     state = opt.state_dict()["state"]
