@@ -58,6 +58,7 @@ setup(
         "tqdm>=4.60",
         "pillow>=9.0",
         "threadpoolctl>=3.0",
+        "safetensors>=0.4",  # mg.save / mg.load and minigan export (weights PyTorch reads)
         "tomli>=1.1; python_version < '3.11'",
     ],
     extras_require={

@@ -86,6 +86,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in ("save", "load"):  # safetensors files, as torch.save / torch.load
+        from .io import weights
+
+        return getattr(weights, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -105,5 +109,5 @@ __all__ = [
     "FloatTensor", "IntTensor", "LongTensor", "eye", "from_numpy", "is_tensor", "linspace",
     "rand_like", "randint", "randn_like", "abs", "amax", "amin", "argmax", "clamp", "clone",
     "lerp", "matmul", "maximum", "mean", "minimum", "norm", "pow", "sigmoid", "std", "sum",
-    "tanh", "var", "autograd", "functional", "nn", "optim",
+    "tanh", "var", "autograd", "functional", "nn", "optim", "save", "load",
 ]

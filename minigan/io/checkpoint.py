@@ -5,6 +5,13 @@ The arrays go into the archive as members `a0`, `a1`, ...; the tree, with each a
 by {"__array__": "a7"}, goes in as JSON under `__tree__`. Loading uses allow_pickle=False, so
 a checkpoint from a stranger cannot run code, and reads every member (verifying each zip
 CRC) before returning, so a damaged file is rejected whole, never applied half-way.
+
+Why checkpoints are not safetensors files (weights.py writes those, for PyTorch to read):
+a checkpoint is a tree (optimizer moments, random-number states, the loader's position, the
+config), and safetensors holds flat named arrays plus a str -> str table, so the tree would
+still be JSON beside the arrays, as here. And safetensors carries no checksum: a flipped bit
+in its data loads silently, while every member here is CRC-checked and the description
+SHA-256-checked, which a bit-exact resume depends on. Both formats are free of pickle.
 """
 
 from __future__ import annotations
