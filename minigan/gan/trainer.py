@@ -96,14 +96,13 @@ class Trainer:
         config = self.config
         self.data = load_dataset(config.data, config.image_size or None, config.channels or None)
         check_data_fits(config, self.data)
+        labels = _checked_labels(self.data, config.n_classes) if config.n_classes else None
         sample_shape = tuple(self.data.x.shape[1:])
         build = build_conditional_models if config.n_classes else build_models
         self.generator, self.discriminator = build(config, sample_shape, self.random)
         self.generator.to(self.device)
         self.discriminator.to(self.device)
-        batched = self.data.x
-        if config.n_classes:
-            batched = (self.data.x, _checked_labels(self.data, config.n_classes))
+        batched = self.data.x if labels is None else (self.data.x, labels)
         self.loader = Loader(batched, config.batch_size, shuffle=True, drop_last=True,
                              seed=config.seed, rank=self.world.rank,
                              world_size=self.world.world_size)
