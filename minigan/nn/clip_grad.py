@@ -68,7 +68,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         for g in grads:
             g.array *= g.array.dtype.type(scale)
     return Tensor(first._backend.asarray(np.asarray(total, dtype=first.dtype)),
-                  device=first.device)
+                  device=first.device, dtype=first.dtype)
 
 
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float,
