@@ -68,14 +68,16 @@ def test_torch_reads_what_minigan_saves(tmp_path):
 # ----------------------------------------------------------------------------- export
 
 
-def _torch_dcgan28_generator(torch, z_dim, channels=1):
+def _torch_dcgan28_generator(torch, z_dim, width, channels=1):
     """models.dcgan28_generator written in PyTorch."""
     tnn = torch.nn
     return tnn.Sequential(
         tnn.Unflatten(1, (z_dim, 1, 1)),
-        tnn.ConvTranspose2d(z_dim, 256, 7, 1, 0, bias=False), tnn.BatchNorm2d(256), tnn.ReLU(),
-        tnn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), tnn.BatchNorm2d(128), tnn.ReLU(),
-        tnn.ConvTranspose2d(128, channels, 4, 2, 1), tnn.Tanh())
+        tnn.ConvTranspose2d(z_dim, 4 * width, 7, 1, 0, bias=False), tnn.BatchNorm2d(4 * width),
+        tnn.ReLU(),
+        tnn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),
+        tnn.BatchNorm2d(2 * width), tnn.ReLU(),
+        tnn.ConvTranspose2d(2 * width, channels, 4, 2, 1), tnn.Tanh())
 
 
 def _train(tmp_path, name, *settings):
@@ -101,7 +103,7 @@ def test_exported_generator_loads_into_torch_strict_and_draws_the_same_images(tm
     assert metadata["minigan_weights"] == "ema"
     assert json.loads(metadata["minigan_config"])["z_dim"] == 8
 
-    G = _torch_dcgan28_generator(torch, 8)
+    G = _torch_dcgan28_generator(torch, 8, json.loads(metadata["minigan_config"])["ngf"])
     G.load_state_dict(load_file(str(out)), strict=True)
     G.eval()
     trainer = load_trainer(run, device="cpu")
@@ -126,7 +128,7 @@ def test_exported_conditional_generator_matches_in_torch(tmp_path, capsys):
         def __init__(self):
             super().__init__()
             self.embed = torch.nn.Embedding(10, 10)
-            self.body = _torch_dcgan28_generator(torch, 6 + 10)
+            self.body = _torch_dcgan28_generator(torch, 6 + 10, 64)
 
         def forward(self, z, labels):
             return self.body(torch.cat([z, self.embed(labels)], 1))

@@ -78,18 +78,19 @@ def build_conditional_models(config, sample_shape: tuple, generator: Generator):
                          f"{tuple(sample_shape)}")
     channels, n_classes, embed_dim = sample_shape[0], config.n_classes, config.embed_dim
     g = ConditionalGenerator(
-        dcgan28_generator(config.z_dim + embed_dim, channels, generator=generator),
+        dcgan28_generator(config.z_dim + embed_dim, channels, config.ngf, generator=generator),
         n_classes, embed_dim, generator=generator)
     if config.conditioning == "concat":
-        d = ConcatDiscriminator(dcgan28_discriminator(channels + n_classes,
-                                                      config.batch_norm_d, generator=generator),
+        d = ConcatDiscriminator(dcgan28_discriminator(channels + n_classes, config.batch_norm_d,
+                                                      config.ndf, generator=generator),
                                 n_classes)
     else:
-        # dcgan28's discriminator up to its last convolution: phi(x), 128 x 7 x 7 features
+        # dcgan28's discriminator up to its last convolution: phi(x), 2 ndf x 7 x 7 features
         # (that convolution covers the whole 7x7 map, so it is the linear read-out psi)
-        body = dcgan28_discriminator(channels, config.batch_norm_d, generator=generator)
-        d = ProjectionDiscriminator(nn.Sequential(*list(body)[:-2], nn.Flatten()), 128 * 7 * 7,
-                                    n_classes, generator=generator)
+        body = dcgan28_discriminator(channels, config.batch_norm_d, config.ndf,
+                                     generator=generator)
+        d = ProjectionDiscriminator(nn.Sequential(*list(body)[:-2], nn.Flatten()),
+                                    2 * config.ndf * 7 * 7, n_classes, generator=generator)
         # DCGAN's N(0, 0.02) for the projection too: with N(0, 1) rows, embed . phi over
         # 6,272 features would start orders of magnitude above the read-out's logits
         nn.init.normal_(d.embed.weight, 0.0, 0.02, generator=generator)
