@@ -266,8 +266,10 @@ def test_a_bad_batch_under_mpiexec_is_a_one_line_error(mpiexec, tmp_path):
 
 # ----------------------------------------------------------------------------- resuming
 
+# A constant learning rate: the recipe's linear decay is spread over the run's total steps,
+# so a run first told to stop at step 2 would decay differently from a straight 4-step run.
 _TINY_RUN = ("--recipe", "mlp-ring8", "--set", "hidden=16", "--set", "layers=2",
-             "--batch-size", "16", "--quiet", "--threads", "1")
+             "--set", "lr_schedule=constant", "--batch-size", "16", "--quiet", "--threads", "1")
 
 
 def _train(mpiexec: str | None, processes: int, *args: str):

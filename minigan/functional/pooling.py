@@ -60,6 +60,20 @@ def _geometry(op: str, input: Tensor, kernel_size, stride, padding, dilation, ce
     return kernel, stride, padding, dilation, out_size
 
 
+def _refuse_windows_in_padding(op, sizes, kernel, stride, padding, dilation, out_size):
+    """A dilated window can skip over the whole input and see only padding. PyTorch then
+    returns -inf with an index outside the window; minigan refuses that geometry by name
+    rather than return a maximum of nothing."""
+    for axis, n, k, s, p, d, out in zip(("height", "width"), sizes, kernel, stride, padding,
+                                        dilation, out_size):
+        for o in range(out):
+            if not any(0 <= o * s - p + i * d < n for i in range(k)):
+                raise ValueError(
+                    f"{op}: with kernel {kernel}, stride {stride}, padding {padding} and "
+                    f"dilation {dilation}, output {axis} position {o} sees only padding of "
+                    f"an input of {axis} {n}; use less padding or dilation")
+
+
 def _as_4d(input: Tensor) -> Tensor:
     return input if input.ndim == 4 else input.unsqueeze(0)
 
@@ -121,6 +135,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     op = "max_pool2d"
     kernel, stride, padding, dilation, out_size = _geometry(
         op, input, kernel_size, stride, padding, dilation, ceil_mode)
+    _refuse_windows_in_padding(op, input.shape[-2:], kernel, stride, padding, dilation,
+                               out_size)
     x = _as_4d(input)
     n, c, h, w = x.shape
     backend = x._backend
