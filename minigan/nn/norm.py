@@ -230,6 +230,27 @@ class InstanceNorm2d(_NormBase):
         )
 
 
+def _affine_parameters(module: Module, shape: tuple, weight: bool, bias: bool, dtype,
+                       device) -> None:
+    """LayerNorm's and GroupNorm's weight (ones) and bias (zeros) of `shape`, each registered
+    as None when turned off, as PyTorch does."""
+    if weight:
+        module.weight = Parameter(creation.ones(shape, dtype=dtype, device=device))
+    else:
+        module.register_parameter("weight", None)
+    if bias:
+        module.bias = Parameter(creation.zeros(shape, dtype=dtype, device=device))
+    else:
+        module.register_parameter("bias", None)
+
+
+def _reset_affine_parameters(module: Module) -> None:
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class LayerNorm(Module):
     """Normalise over the trailing dims normalized_shape (an int or a tuple), then apply an
     elementwise weight (ones) and bias (zeros) of that shape when elementwise_affine."""
@@ -242,22 +263,11 @@ class LayerNorm(Module):
         self.normalized_shape, self.eps = tuple(int(s) for s in shape), eps
         self.elementwise_affine = elementwise_affine
         dtype = dtype or np.float32
-        if elementwise_affine:
-            self.weight = Parameter(creation.ones(self.normalized_shape, dtype=dtype,
-                                                  device=device))
-        else:
-            self.register_parameter("weight", None)
-        if elementwise_affine and bias:
-            self.bias = Parameter(creation.zeros(self.normalized_shape, dtype=dtype,
-                                                 device=device))
-        else:
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine,
+                           elementwise_affine and bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -280,20 +290,10 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
                                                                      eps, affine)
         dtype = dtype or np.float32
-        if affine:
-            self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, affine and bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2 or input.shape[1] != self.num_channels:
