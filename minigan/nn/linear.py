@@ -34,6 +34,17 @@ def _empty_parameter(shape, device, dtype) -> Parameter:
     return Parameter(creation.zeros(shape, dtype=dtype or np.float32, device=device))
 
 
+def _weight_and_bias(module, weight_shape: tuple, bias_size: int, bias: bool, device,
+                     dtype) -> None:
+    """A layer's weight, and its bias or None registered in its place, as PyTorch does;
+    the values come from the layer's reset_parameters."""
+    module.weight = _empty_parameter(weight_shape, device, dtype)
+    if bias:
+        module.bias = _empty_parameter((bias_size,), device, dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
 def _reset_affine(weight: Parameter, bias: Parameter | None, generator) -> None:
     """PyTorch's default init of Linear and convolution layers."""
     init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
@@ -50,11 +61,7 @@ class Linear(Module):
                  dtype=None, generator: Generator | None = None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _empty_parameter((out_features, in_features), device, dtype)
-        if bias:
-            self.bias = _empty_parameter((out_features,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in_features), out_features, bias, device, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Generator | None = None) -> None:
@@ -101,11 +108,7 @@ class _ConvNd(Module):
         self.dilation = _pair(dilation, "dilation")
         self.output_padding = _pair(output_padding, "output_padding")
         self.padding_mode = "zeros"
-        self.weight = _empty_parameter(weight_shape_of(self), device, dtype)
-        if bias:
-            self.bias = _empty_parameter((out_channels,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, weight_shape_of(self), out_channels, bias, device, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Generator | None = None) -> None:
@@ -207,11 +210,8 @@ class Maxout(Module):
             raise ValueError(f"Maxout: in_features, out_features and pieces must be >= 1, got "
                              f"{in_features}, {out_features}, {pieces}")
         self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
-        self.weight = _empty_parameter((out_features * pieces, in_features), device, dtype)
-        if bias:
-            self.bias = _empty_parameter((out_features * pieces,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features * pieces, in_features), out_features * pieces,
+                         bias, device, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Generator | None = None) -> None:
