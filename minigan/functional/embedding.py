@@ -62,6 +62,16 @@ def _index_array(input, where: str):
     return array.astype(np.int64, copy=False)
 
 
+
+def padding_index(op: str, padding_idx: int | None, num_embeddings: int) -> int | None:
+    """padding_idx checked against the table's rows, a negative one counted from the end."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{op}: padding_idx must be within num_embeddings ({num_embeddings}), "
+                         f"got {padding_idx}")
+    return int(padding_idx) % num_embeddings
+
 def embedding(input, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
@@ -83,11 +93,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None,
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= num_embeddings):
         raise IndexError(f"embedding: indices must be in [0, {num_embeddings}), got values in "
                          f"[{int(indices.min())}, {int(indices.max())}]")
-    if padding_idx is not None:
-        if not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(f"embedding: padding_idx must be within num_embeddings "
-                             f"({num_embeddings}), got {padding_idx}")
-        padding_idx = int(padding_idx) % num_embeddings
+    padding_idx = padding_index("embedding", padding_idx, num_embeddings)
     indices = weight._backend.asarray(indices)
     if max_norm is not None:
         _renorm_rows(weight, indices, float(max_norm), float(norm_type))

@@ -13,6 +13,7 @@ from .. import functional as F
 from ..autograd import Tensor, no_grad
 from ..random import Generator
 from . import init
+from ..functional.embedding import padding_index
 from .module import Module, Parameter
 
 
@@ -33,11 +34,7 @@ class Embedding(Module):
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, "
                              f"got {num_embeddings} and {embedding_dim}")
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx must be within num_embeddings "
-                                 f"({num_embeddings}), got {padding_idx}")
-            padding_idx = padding_idx % num_embeddings
+        padding_idx = padding_index("Embedding", padding_idx, num_embeddings)
         if sparse:
             raise ValueError("Embedding: sparse gradients are not supported (sparse=False)")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
