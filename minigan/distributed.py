@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -210,6 +211,9 @@ class MPIGroup(ProcessGroup):
     def abort(self, code: int = 1) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        # MPI_Abort makes the launcher kill every rank at once, and output it has not yet
+        # forwarded from this rank is lost with it: give it a moment to pass the message on.
+        time.sleep(0.5)
         self.comm.Abort(code)
 
 
