@@ -780,3 +780,23 @@ def test_gemm_from_several_python_threads():
             worker.join()
     assert not wrong
     assert _blas_threads() == before
+
+
+# ----------------------------------------------------------------------------- maxout
+
+
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 6), seeds(), DTYPES)
+def test_maxout_kernels_match_reference(rows, channels, pieces, seed, dtype):
+    # maxout selects and scatters, no arithmetic: the kernels must agree exactly, ties (a
+    # coarse grid of values makes many) going to the first piece in both
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, size=(rows, channels * pieces)).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y, index = cpu.maxout(x, pieces)
+    y_ref, index_ref = ref.maxout(x, pieces)
+    np.testing.assert_array_equal(index, index_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(cpu.maxout_gather(x, index), ref.maxout_gather(x, index))
+    gy = random_array(seed + 1, (rows, channels), dtype)
+    np.testing.assert_array_equal(cpu.maxout_scatter(gy, index, pieces),
+                                  ref.maxout_scatter(gy, index, pieces))
