@@ -9,6 +9,7 @@ from . import _environment  # noqa: F401  (first: before NumPy loads BLAS)
 from .autograd import (
     Function,
     Tensor,
+    Variable,
     cat,
     concat,
     enable_grad,
@@ -76,11 +77,11 @@ from .ops import (
 from .random import Generator, manual_seed
 from . import autograd  # noqa: E402  (already loaded above; named for mg.autograd)
 
-_LAZY_SUBPACKAGES = ("functional", "nn", "optim")
+_LAZY_SUBPACKAGES = ("cuda", "functional", "nn", "optim")
 
 
 def __getattr__(name: str):
-    """mg.nn, mg.optim, mg.functional as with torch, loaded on first use so that
+    """mg.nn, mg.optim, mg.functional, mg.cuda as with torch, loaded on first use so that
     `import minigan` stays as quick as before."""
     if name in _LAZY_SUBPACKAGES:
         import importlib
@@ -109,5 +110,6 @@ __all__ = [
     "FloatTensor", "IntTensor", "LongTensor", "eye", "from_numpy", "is_tensor", "linspace",
     "rand_like", "randint", "randn_like", "abs", "amax", "amin", "argmax", "clamp", "clone",
     "lerp", "matmul", "maximum", "mean", "minimum", "norm", "pow", "sigmoid", "std", "sum",
-    "tanh", "var", "autograd", "functional", "nn", "optim", "save", "load",
+    "tanh", "var", "autograd", "cuda", "functional", "nn", "optim", "save", "load",
+    "Variable",
 ]

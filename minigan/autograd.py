@@ -376,7 +376,8 @@ class Tensor:
         if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
             name = dtype.split(".")[-1]
             dtype = next(d for d, n in _TYPE_NAMES.items() if n == name)
-        return self.to(dtype=getattr(dtype, "dtype", dtype))
+        # minigan.cuda.FloatTensor also names a device (the GPU), as torch.cuda's types do
+        return self.to(getattr(dtype, "device", None), dtype=getattr(dtype, "dtype", dtype))
 
     # ---- autograd entry points
     def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
@@ -1387,6 +1388,27 @@ class Where(Function):
         ga = sum_to(where(cond, g, zero), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(where(cond, zero, g), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+
+class _VariableType(type):
+    """isinstance(t, Variable) holds for every Tensor, as in PyTorch since 0.4."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableType):
+    """PyTorch's old wrapper, kept because much published code still calls it.
+
+    Since PyTorch 0.4 a Variable is a Tensor, and `Variable(t, requires_grad=...)` gives t
+    detached from its graph: the same storage and version counter, a leaf that requires
+    grad only if asked. `volatile` no longer means anything (use no_grad) and is ignored.
+    """
+
+    def __new__(cls, data: Tensor, requires_grad: bool = False, volatile: bool = False):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable: data has to be a Tensor, got {type(data).__name__}")
+        return data.detach().requires_grad_(requires_grad)
 
 
 # ----------------------------------------------------------------------------- functions

@@ -1,0 +1,80 @@
+"""`minigan.cuda`, in the shape of `torch.cuda`: whether the GPU device can be used, and the
+legacy typed constructors that make tensors on it.
+
+Scripts written for PyTorch choose their device with `torch.cuda.is_available()` and then
+name `torch.cuda.FloatTensor` only when it said yes; so these names always exist, and using
+one on a machine without a usable GPU fails only when it is called, saying why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import Tensor
+
+
+def is_available() -> bool:
+    """True when minigan's cuda device works here (CuPy imports, a GPU answers, the GPU
+    kernels load); False otherwise, never an error."""
+    try:
+        backend.get("cuda")
+    except (backend.DeviceUnavailable, ImportError):
+        return False
+    return True
+
+
+def device_count() -> int:
+    """The number of GPUs CuPy sees (0 without a usable one)."""
+    if not is_available():
+        return 0
+    import cupy
+
+    return int(cupy.cuda.runtime.getDeviceCount())
+
+
+class _CudaTensorType(type):
+    """isinstance(t, minigan.cuda.FloatTensor): dtype float32 and on the GPU, as in PyTorch."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return (isinstance(obj, Tensor) and obj.device == "cuda"
+                and obj.dtype == getattr(cls, "dtype", None))
+
+
+class _CudaLegacyTensor(metaclass=_CudaTensorType):
+    """FloatTensor(data) or FloatTensor(*sizes) on the GPU; `t.type(cuda.FloatTensor)`
+    moves t there."""
+
+    dtype: np.dtype
+    device = "cuda"
+
+    def __new__(cls, *data) -> Tensor:
+        try:
+            backend.get("cuda")
+        except backend.DeviceUnavailable as error:
+            raise RuntimeError(f"minigan.cuda.{cls.__name__}: {error}") from None
+        return Tensor(*data, device="cuda", dtype=cls.dtype)
+
+
+class FloatTensor(_CudaLegacyTensor):
+    dtype = np.dtype(np.float32)
+
+
+class DoubleTensor(_CudaLegacyTensor):
+    dtype = np.dtype(np.float64)
+
+
+class LongTensor(_CudaLegacyTensor):
+    dtype = np.dtype(np.int64)
+
+
+class IntTensor(_CudaLegacyTensor):
+    dtype = np.dtype(np.int32)
+
+
+class BoolTensor(_CudaLegacyTensor):
+    dtype = np.dtype(np.bool_)
+
+
+__all__ = ["is_available", "device_count", "FloatTensor", "DoubleTensor", "LongTensor",
+           "IntTensor", "BoolTensor"]
