@@ -119,7 +119,7 @@ def test_trainer_samples_with_the_averaged_weights_and_their_own_statistics(monk
     names = [n for n, _ in copy.named_parameters()]
     copy.load_state_dict({**live, **{n: _closed_form([h[n] for h in history], 0.99)
                                      .astype(np.float32) for n in names}})
-    ema_module.recompute_batch_norm_stats(copy, trainer._ema_noise)
+    ema_module.recompute_batch_norm_stats(copy, trainer._ema_inputs)
     noise = randn(4, config.z_dim, generator=Generator(5), device="cpu")
     copy.eval()
     expected = copy(noise).numpy()
@@ -155,3 +155,38 @@ def test_bad_decay_and_mode_are_named():
         GeneratorEMA(_small_generator(), 1.0)
     with pytest.raises(ValueError, match="batch_norm"):
         GeneratorEMA(_small_generator(), 0.9, batch_norm="live")
+
+
+def test_conditional_generator_recomputes_its_statistics_with_labels(monkeypatch):
+    monkeypatch.setattr(ema_module, "RECOMPUTE_BATCHES", 2)
+    monkeypatch.setattr(ema_module, "RECOMPUTE_BATCH_SIZE", 20)
+    config = recipe("cdcgan-mnist", steps=3, batch_size=8, n_samples=10, ema=0.99, ngf=4, ndf=4)
+    trainer = Trainer(config, device="cpu", quiet=True)
+    for _ in range(3):
+        trainer.step()
+    averaged = trainer.ema.averaged()
+    assert "embed.weight" in averaged  # the label embedding is averaged with the rest
+
+    def first_norm_means(labels_of):
+        """The first BatchNorm's input, channel means, for the averaged weights on the
+        recompute noise: ConvT on a 1x1 map is cat(z, embed(label)) times its weight."""
+        generator, means = Generator(ema_module.RECOMPUTE_SEED), []
+        for _ in range(2):
+            z = randn(20, config.z_dim, generator=generator, device="cpu").numpy()
+            joined = np.concatenate([z, averaged["embed.weight"][labels_of(20)]], 1)
+            h = np.einsum("nk,kcij->ncij", joined.astype(np.float64), averaged["body.1.weight"])
+            means.append(h.mean(axis=(0, 2, 3)))
+        return np.mean(means, axis=0)
+
+    with trainer.ema.applied(trainer.generator, trainer._ema_inputs) as inside:
+        recomputed = inside.state_dict()["body.2.running_mean"]
+    # float32 sums of 110 products of size ~0.1, averaged over 980 values: ~1e-6 relative
+    expected = first_norm_means(lambda n: np.arange(n) % config.n_classes)
+    np.testing.assert_allclose(recomputed, expected, rtol=1e-4, atol=1e-6)
+    # the labels reach the recomputation: with every label 0 the statistics would differ
+    assert np.abs(first_norm_means(lambda n: np.zeros(n, dtype=int)) - expected).max() > 1e-4
+    live = trainer.generator.state_dict()
+    sevens = trainer.sample(10, seed=1, labels=7)
+    assert sevens.shape == (10, 1, 28, 28) and np.isfinite(sevens).all()
+    for name, value in trainer.generator.state_dict().items():
+        np.testing.assert_array_equal(value, live[name], err_msg=name)

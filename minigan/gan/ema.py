@@ -14,9 +14,10 @@ Batch normalisation: the averaged weights need running statistics of their own. 
 generator's statistics describe the live weights' activations, not the average's, and an
 average of them (`batch_norm="average"`) is only an approximation of the average's. The
 default, `batch_norm="recompute"`, puts the averaged weights in and measures their batch-norm
-statistics afresh with a few forward passes in training mode over fixed noise, as a
-cumulative average over the batches ("precise BN", Wu & Johnson 2021, "Rethinking 'Batch' in
-BatchNorm", section 3). benchmarks/RESULTS.md compares the two on dcgan-mnist.
+statistics afresh with a few forward passes in training mode over fixed inputs (noise, and
+for a conditional generator labels too), as a cumulative average over the batches
+("precise BN", Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm", section 3).
+benchmarks/RESULTS.md compares the two on dcgan-mnist.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ BATCH_NORM_MODES = ("recompute", "average")
 RECOMPUTE_BATCHES = 8
 RECOMPUTE_BATCH_SIZE = 256
 RECOMPUTE_SEED = 20260
+
+# make_input(generator, n): n inputs drawn from generator, as the module takes them: a Tensor
+# (noise), or a tuple of Tensors passed as positional arguments (noise and labels)
+MakeInput = Callable[[Generator, int], "Tensor | tuple"]
 
 
 def _batch_norms(module: nn.Module) -> list[nn.Module]:
@@ -90,10 +95,10 @@ class GeneratorEMA:
                 for name, shadow in self.shadow.items()}
 
     @contextmanager
-    def applied(self, module: nn.Module, make_input: Callable[[Generator, int], Tensor]
-                ) -> Iterator[nn.Module]:
+    def applied(self, module: nn.Module, make_input: MakeInput) -> Iterator[nn.Module]:
         """The module with the averaged weights, restored to its live state on exit.
-        make_input(generator, n) draws n inputs (noise) for recomputing batch-norm statistics.
+        make_input(generator, n) draws n inputs (noise; noise and labels for a conditional
+        generator) for recomputing batch-norm statistics.
         Before the first update the live module is used as it is."""
         averaged = self.averaged()
         if not averaged:
@@ -134,7 +139,7 @@ class GeneratorEMA:
 
 @no_grad()
 def recompute_batch_norm_stats(module: nn.Module,
-                               make_input: Callable[[Generator, int], Tensor],
+                               make_input: MakeInput,
                                batches: int | None = None,
                                batch_size: int | None = None) -> None:
     """Replace every BatchNorm's running statistics by the cumulative average of its batch
@@ -154,7 +159,8 @@ def recompute_batch_norm_stats(module: nn.Module,
         module.train()
         generator = Generator(RECOMPUTE_SEED)
         for _ in range(batches):
-            module(make_input(generator, batch_size))
+            inputs = make_input(generator, batch_size)
+            module(*inputs) if isinstance(inputs, tuple) else module(inputs)
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum

@@ -22,7 +22,7 @@ def generator_state(trainer: Trainer) -> dict:
         return G.state_dict()
     was_training = G.training
     try:
-        with trainer.ema.applied(G, trainer._ema_noise) as averaged:
+        with trainer.ema.applied(G, trainer._ema_inputs) as averaged:
             return averaged.state_dict()
     finally:
         G.train(was_training)

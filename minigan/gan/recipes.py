@@ -125,9 +125,6 @@ class TrainConfig:
              f"conditioning must be projection or concat, got {self.conditioning!r}"),
             (self.n_classes == 0 or self.pack == 1,
              f"a conditional GAN (n_classes {self.n_classes}) packs no samples: pack must be 1"),
-            # the EMA's batch-norm recomputation feeds G noise alone, without labels
-            (self.n_classes == 0 or self.ema == 0,
-             f"a conditional GAN (n_classes {self.n_classes}) keeps no EMA: ema must be 0"),
         ]
         if self.kind == "cyclegan":
             checks += self._cyclegan_checks()

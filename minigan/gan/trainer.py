@@ -317,14 +317,20 @@ class Trainer:
             if self.ema is None:
                 G.eval()
                 return self.generate(noise, labels).numpy().copy()
-            with self.ema.applied(G, self._ema_noise) as averaged:
+            with self.ema.applied(G, self._ema_inputs) as averaged:
                 averaged.eval()
                 return self.generate(noise, labels).numpy().copy()
         finally:
             G.train(was_training)
 
-    def _ema_noise(self, generator: Generator, n: int) -> Tensor:
-        return randn(n, self.config.z_dim, generator=generator, device=self.device)
+    def _ema_inputs(self, generator: Generator, n: int) -> Tensor | tuple:
+        """G's inputs for recomputing the EMA's batch-norm statistics: n noise vectors, and
+        for a conditional G labels cycling through the classes (its training steps draw
+        labels uniformly, so every class weighs the same)."""
+        z = randn(n, self.config.z_dim, generator=generator, device=self.device)
+        if not self.config.n_classes:
+            return z
+        return z, self._labels(np.arange(n) % self.config.n_classes)
 
     def _sample_labels(self, labels, n: int) -> Tensor | None:
         classes = self.config.n_classes
