@@ -123,12 +123,13 @@ def test_exported_conditional_generator_matches_in_torch(tmp_path, capsys):
     run = _train(tmp_path, "cgan", "cdcgan-mnist", "z_dim=6", "n_samples=10")
     out = tmp_path / "cG.safetensors"
     assert main(["export", "--run", str(run), "--out", str(out), "--device", "cpu"]) == 0
+    width = json.loads(load_metadata(out)["minigan_config"])["ngf"]
 
     class ConditionalGenerator(torch.nn.Module):  # conditional.ConditionalGenerator
         def __init__(self):
             super().__init__()
             self.embed = torch.nn.Embedding(10, 10)
-            self.body = _torch_dcgan28_generator(torch, 6 + 10, 64)
+            self.body = _torch_dcgan28_generator(torch, 6 + 10, width)
 
         def forward(self, z, labels):
             return self.body(torch.cat([z, self.embed(labels)], 1))
