@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
 
 import minigan
 from minigan.gan import Trainer, recipe
+from minigan.gan.interrupt import TrainingInterrupted
 from minigan.gan.trainer import read_metrics
 
 DEFAULT_CURVE = Path(__file__).resolve().parent / "paper_protocol.jsonl"
@@ -78,7 +80,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     minigan.set_num_threads(args.threads)
-    train(args.recipe, args.pack, args.seed, args.steps, args.every, args.runs, args.curve)
+    try:
+        train(args.recipe, args.pack, args.seed, args.steps, args.every, args.runs, args.curve)
+    except TrainingInterrupted as stop:
+        # the trainer checkpointed the step it finished; the same command resumes from it
+        # (the seconds trained since the last curve line are not counted again)
+        raise SystemExit(f"paper_protocol: stopped by {signal.Signals(stop.signum).name} at "
+                         f"step {stop.step}; run the same command again to continue") from None
 
 
 if __name__ == "__main__":
