@@ -190,12 +190,14 @@ def test_modules_against_torch(reduction, device):
          tnn.CrossEntropyLoss(ignore_index=1, reduction=reduction)),
     ]:
         target = np.where(labels == -100, 1, labels) if ours.ignore_index == 1 else labels
-        compare_with_torch(lambda a, ours=ours, target=target: ours(a, target),
+        compare_with_torch(lambda a, ours=ours, target=target: ours(
+                               a, mg.tensor(target, device=device)),
                            lambda a, theirs=theirs, target=target: theirs(
                                a, torch.tensor(target)), logits, device=device)
     nll, torch_nll = nn.NLLLoss(ours_t(class_weight), reduction=reduction), \
         tnn.NLLLoss(torch.tensor(class_weight), reduction=reduction)
-    compare_with_torch(lambda a: nll(a, labels), lambda a: torch_nll(a, torch.tensor(labels)),
+    compare_with_torch(lambda a: nll(a, mg.tensor(labels, device=device)),
+                       lambda a: torch_nll(a, torch.tensor(labels)),
                        log_softmax(logits), device=device)
 
 
