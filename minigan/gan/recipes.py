@@ -283,7 +283,7 @@ RECIPES: dict[str, dict] = {
     # Conditional DCGAN (Mirza & Osindero 2014) with a projection discriminator (Miyato &
     # Koyama 2018) on dcgan-mnist's settings (ngf 32, G's learning rate twice D's, 1,800
     # steps); a 10 x 10 sample grid, one digit per row. The classifier reads 98-99% of the
-    # requested labels, every digit at least 96% (benchmarks/RESULTS.md, seeds 0 and 1).
+    # requested labels, every digit at least 94% (benchmarks/RESULTS.md, seeds 0-2).
     "cdcgan-mnist": _dcgan_mnist(name="cdcgan-mnist", data="mnist5k", n_classes=10,
                                  steps=1800, n_samples=100),
     # WGAN (Arjovsky et al. 2017), Algorithm 1: RMSprop 5e-5, clipping 0.01, n_critic 5.
