@@ -22,6 +22,7 @@ import time
 import minigan
 from minigan.gan import Trainer, recipe
 from minigan.gan.ema import GeneratorEMA
+from minigan.io.images import picture_format
 
 
 def _value(text: str):
@@ -84,6 +85,13 @@ def main(argv: list[str] | None = None) -> None:
         key, value = pair.split("=", 1)
         overrides[key] = [float(v) for v in value.split(",")] if key == "betas" else _value(value)
     eval_at = sorted(int(s) for s in args.eval_at.split(","))
+    if args.grid:  # refused now, not after the first hour of training
+        try:
+            picture_format(args.grid)
+        except ValueError as error:
+            parser.error(f"--grid {error}")
+        if len(eval_at) > 1 and "{steps}" not in args.grid:
+            parser.error("--grid needs {steps} in its path when --eval-at has several points")
     config = recipe(args.recipe, seed=args.seed, steps=eval_at[-1], **overrides)
     trainer = Trainer(config, out=None, quiet=True)
     decays = [float(d) for d in args.ema.split(",")] if args.ema else []
@@ -111,13 +119,13 @@ def main(argv: list[str] | None = None) -> None:
             trainer.ema = None
             record[f"fd_{name}"] = round(other["frechet_distance"], 2)
             record[f"classes_{name}"] = other["classes_covered"]
-        if args.grid:
-            trainer.ema = emas.get(args.grid_ema)
-            trainer.save_samples(args.grid.format(steps=steps))
-            trainer.ema = None
         print(json.dumps(record), flush=True)
         with open(args.out, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        if args.grid:  # after the record: a score is never lost to a picture
+            trainer.ema = emas.get(args.grid_ema)
+            trainer.save_samples(args.grid.format(steps=steps))
+            trainer.ema = None
 
 
 if __name__ == "__main__":
