@@ -70,7 +70,11 @@ def _apply_threads(args) -> None:
         set_num_threads(args.threads)
 
 
-DEFAULT_RECIPE = "dcgan-mnist"
+# `minigan train` with neither --recipe nor --data: the class-conditional DCGAN on the
+# bundled digits, whose samples read as the digits asked for (README, "Two commands");
+# with --data (which may hold no labels), the unconditional DCGAN.
+DEFAULT_RECIPE = "cdcgan-mnist"
+UNLABELLED_DEFAULT_RECIPE = "dcgan-mnist"
 
 # What a resumed run takes from its checkpoint, so a resume cannot honour these options.
 FIXED_ON_RESUME = ("recipe", "data", "data_a", "data_b", "batch_size", "seed", "set", "config",
@@ -128,7 +132,8 @@ def _start_run(args):
         if value is not None:
             overrides[field] = value
     name = overrides.pop("recipe", None)
-    config = recipe(args.recipe or name or DEFAULT_RECIPE, **overrides)
+    default = UNLABELLED_DEFAULT_RECIPE if "data" in overrides else DEFAULT_RECIPE
+    config = recipe(args.recipe or name or default, **overrides)
     if args.out:
         out = Path(args.out)
         _check_new_run_folder(out, args.overwrite)
@@ -380,12 +385,14 @@ def _add_train(sub) -> None:
     from .gan import RECIPES
 
     train = sub.add_parser(
-        "train", help="train a GAN (default: DCGAN on the bundled MNIST subset)",
+        "train", help="train a GAN (default: a class-conditional DCGAN on the bundled MNIST "
+                      "subset)",
         description="Train a GAN into a run folder. Options not given come from the recipe; "
                     "the recipe's fields are in minigan/gan/recipes.py.")
     train.add_argument("--recipe", choices=sorted(RECIPES), metavar="NAME",
-                       help=f"one of {', '.join(sorted(RECIPES))} (default: {DEFAULT_RECIPE}, "
-                            "or the config file's recipe)")
+                       help=f"one of {', '.join(sorted(RECIPES))} (default: the config "
+                            f"file's recipe, else {DEFAULT_RECIPE}, or {UNLABELLED_DEFAULT_RECIPE}"
+                            " with --data)")
     train.add_argument("--data", metavar="SOURCE",
                        help="a built-in name (mnist5k, digits8x8, ring8, grid25, 8gaussians, "
                             "25gaussians, swissroll), an IDX file or folder, a folder of "
@@ -521,8 +528,9 @@ def _add_bench(sub) -> None:
     from .gan import RECIPES
 
     bench = sub.add_parser("bench", help="time training iterations of a recipe")
-    bench.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
-                       metavar="NAME", help=f"the recipe to time (default: {DEFAULT_RECIPE})")
+    bench.add_argument("--recipe", default=UNLABELLED_DEFAULT_RECIPE, choices=sorted(RECIPES),
+                       metavar="NAME",
+                       help=f"the recipe to time (default: {UNLABELLED_DEFAULT_RECIPE})")
     bench.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
     bench.add_argument("--batch-size", type=_positive_int, metavar="B",
                        help="samples per batch (default: the recipe's)")

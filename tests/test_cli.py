@@ -342,6 +342,21 @@ def test_image_size_resizes_a_folder_of_mixed_sizes_for_any_gan(tmp_path, user_d
     assert np.load(tmp_path / "s.npy").shape == (2, 3, 16, 16)
 
 
+def test_default_recipe_is_conditional_on_the_bundled_digits_and_plain_with_data(
+        tmp_path, user_data, capsys):
+    # the bundled digits carry labels, so the default draws the digit asked for; data a user
+    # brings may have none, so with --data the default is the unconditional DCGAN
+    small = [*SMALL_DCGAN, "--set", "ngf=8", "--set", "ndf=8"]
+    for extra, expected in (([], "cdcgan-mnist"),
+                            (["--data", str(user_data / "digits.npy")], "dcgan-mnist")):
+        out = tmp_path / expected
+        status, _, err = _run(["train", *extra, *small, "--out", str(out)], capsys)
+        assert status == 0, err
+        config = json.loads((out / "config.json").read_text())
+        assert config["name"] == expected
+        assert (config["n_classes"] == 10) == (expected == "cdcgan-mnist")
+
+
 @pytest.mark.parametrize("name, recipe_name, shape", [
     ("points.npy", "mlp-ring8", (3, 2)), ("digits.npy", "dcgan-mnist", (3, 1, 28, 28))])
 def test_npy_data_is_read(tmp_path, user_data, capsys, name, recipe_name, shape):
