@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
+from . import backend, creation
 from .autograd import Tensor
 
 
@@ -56,24 +56,17 @@ class _CudaLegacyTensor(metaclass=_CudaTensorType):
         return Tensor(*data, device="cuda", dtype=cls.dtype)
 
 
-class FloatTensor(_CudaLegacyTensor):
-    dtype = np.dtype(np.float32)
+def _on_the_gpu(cpu_type: type) -> type:
+    """The cuda twin of one of minigan's legacy typed constructors: its name and dtype."""
+    return _CudaTensorType(cpu_type.__name__, (_CudaLegacyTensor,),
+                           {"dtype": cpu_type.dtype, "__module__": __name__,
+                            "__qualname__": cpu_type.__name__})
 
 
-class DoubleTensor(_CudaLegacyTensor):
-    dtype = np.dtype(np.float64)
-
-
-class LongTensor(_CudaLegacyTensor):
-    dtype = np.dtype(np.int64)
-
-
-class IntTensor(_CudaLegacyTensor):
-    dtype = np.dtype(np.int32)
-
-
-class BoolTensor(_CudaLegacyTensor):
-    dtype = np.dtype(np.bool_)
+FloatTensor, DoubleTensor, LongTensor, IntTensor, BoolTensor = (
+    _on_the_gpu(cpu_type) for cpu_type in (creation.FloatTensor, creation.DoubleTensor,
+                                           creation.LongTensor, creation.IntTensor,
+                                           creation.BoolTensor))
 
 
 __all__ = ["is_available", "device_count", "FloatTensor", "DoubleTensor", "LongTensor",
