@@ -132,6 +132,23 @@ def _dcgan28_torch(torch):
     return g, d
 
 
+def _dcgan28_plain(nn_module):
+    """DCGAN-28 as a user writes it from the public API (#17's model): nn.Sequential of
+    PyTorch's layer names, no biases, the default initialisation. The same function builds
+    the minigan and the PyTorch copy: pass minigan.nn or torch.nn."""
+    tnn = nn_module
+    g = tnn.Sequential(
+        tnn.Unflatten(1, (100, 1, 1)),
+        tnn.ConvTranspose2d(100, 256, 7, 1, 0, bias=False), tnn.BatchNorm2d(256), tnn.ReLU(),
+        tnn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), tnn.BatchNorm2d(128), tnn.ReLU(),
+        tnn.ConvTranspose2d(128, 1, 4, 2, 1, bias=False), tnn.Tanh())
+    d = tnn.Sequential(
+        tnn.Conv2d(1, 64, 4, 2, 1, bias=False), tnn.LeakyReLU(0.2),
+        tnn.Conv2d(64, 128, 4, 2, 1, bias=False), tnn.BatchNorm2d(128), tnn.LeakyReLU(0.2),
+        tnn.Conv2d(128, 1, 7, bias=False), tnn.Flatten())
+    return g, d
+
+
 def _dcgan64(gen):
     g = models.dcgan_generator(64, 100, 3, 64, generator=gen)
     d = models.dcgan_discriminator(64, 3, 64, generator=gen)
@@ -187,6 +204,9 @@ MODELS = {
                        (sum(_MNIST_G), _MNIST_G[0], 784 * 512 + 512 * 256 + 256, 784 * 512)),
     "dcgan28": Model("DCGAN-28", 64, 100, (1, 28, 28), _dcgan28, _dcgan28_torch,
                      (sum(_DCGAN28_G), _DCGAN28_G[0], sum(_DCGAN28_D), _DCGAN28_D[0])),
+    "dcgan28-nn": Model("DCGAN-28 nn API", 64, 100, (1, 28, 28),
+                        lambda gen: _dcgan28_plain(nn), lambda torch: _dcgan28_plain(torch.nn),
+                        (sum(_DCGAN28_G), _DCGAN28_G[0], sum(_DCGAN28_D), _DCGAN28_D[0])),
     "dcgan28-b128": Model("DCGAN-28", 128, 100, (1, 28, 28), _dcgan28, _dcgan28_torch,
                           (sum(_DCGAN28_G), _DCGAN28_G[0], sum(_DCGAN28_D), _DCGAN28_D[0])),
     "dcgan64": Model("DCGAN-64", 64, 100, (3, 64, 64), _dcgan64, _dcgan64_torch,

@@ -144,6 +144,26 @@ def test_conv_kernels_accept_channels_last_inputs(config, seed, x_layout, gy_lay
                     np.float64, f" ({x_layout} x, {gy_layout} gy)")
 
 
+def test_one_channel_convs_use_the_channels_last_loops():
+    """A grey image's NCHW memory is channels-last: its convolutions (DCGAN-28's first
+    discriminator layer, and its generator's last, the adjoint) build and scatter
+    channels-last columns, so a run on 1-channel images never compiles the channel-major
+    loops (a second of a cold start). They must still match the reference."""
+    conv = importlib.import_module("minigan.kernels.cpu.conv")
+
+    def refuse(*args):
+        raise AssertionError("a channel-major column loop ran for a 1-channel input")
+
+    x = random_array(20, (3, 1, 8, 8), np.float64)
+    w = random_array(21, (4, 1, 4, 4), np.float64)
+    geometry = ((2, 2), (1, 1), (1, 1), 1)
+    gy = random_array(22, (3, 4, 4, 4), np.float64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "_IM2COL", (refuse, refuse))
+        patch.setattr(conv, "_COL2IM", (refuse, refuse))
+        _check_conv(x, w, gy, geometry, np.float64, " (1 channel)")
+
+
 @pytest.mark.parametrize("c_in", [1, 8])
 def test_conv_results_are_channels_last(c_in):
     """The layout contract the next kernels rely on: conv2d returns channels-last memory,
@@ -282,8 +302,11 @@ def test_activation_kernels_parallel_copy(kind):
     expected = ref.bias_activation(x, bias, kind, 0.2)
     with parallel_from(TEST_PARALLEL_MIN_ELEMENTS):
         fused = cpu.bias_activation(x, bias, kind, 0.2)
+        plain = cpu.activation(x, kind, 0.2)
         grad = cpu.activation_grad(x, expected, kind, 0.2)
     assert_within(fused, expected, 16 * u * (np.abs(expected) + 1), kind)
+    want = ref.activation(x, kind, 0.2)
+    assert_within(plain, want, 16 * u * (np.abs(want) + 1), kind)
     assert_within(grad, ref.activation_grad(x, expected, kind, 0.2), 16 * u * np.abs(x), kind)
 
 

@@ -20,8 +20,8 @@ Two layouts of the columns, chosen by measurement (benchmarks/RESULTS.md):
 * channels-last, (N*H_out*W_out, kH*kW*C_in) with (i, j, c) order, from
   CHANNELS_LAST_MIN_CHANNELS input channels on (DCGAN's wide layers): every entry belongs
   to a run of C_in contiguous channels of the channels-last input, copied and added as
-  vectors. In col2im each parallel task owns one sample's gradient: no atomics.
-* channel-major, (C_in*kH*kW, N*H_out*W_out), for few channels (an image's 1 or 3) and
+  vectors. Also for one channel (a grey image), whose NCHW memory is channels-last. In col2im each parallel task owns one sample's gradient: no atomics.
+* channel-major, (C_in*kH*kW, N*H_out*W_out), for few channels (an image's 3) and
   for groups (each group is a block of rows): one (n, c) plane of an NCHW input feeds
   kH*kW rows in runs of W_out. Each (n, c) plane is a task; tasks go sample-fastest so
   that consecutive ones touch adjacent stretches of the same rows. BLAS reads these
@@ -221,7 +221,12 @@ class _Geometry:
         self.plane = self.h_out * self.w_out
         self.k = self.c_in * self.kh * self.kw  # column length, all groups
         self.groups = groups
-        self.channels_last = groups == 1 and self.c_in >= CHANNELS_LAST_MIN_CHANNELS
+        # one input channel: the NCHW memory is channels-last already, and the two column
+        # layouts are each other's transpose; the channels-last loops then serve 1-channel
+        # images too, and a run on 1-channel images compiles no channel-major loop
+        # (2 functions, ~1.1 s of a cold start; benchmarks/RESULTS.md).
+        self.channels_last = groups == 1 and (self.c_in >= CHANNELS_LAST_MIN_CHANNELS
+                                              or self.c_in == 1)
         self.loop_args = (self.kh, self.kw, *stride, *padding, *dilation, self.h_out,
                           self.w_out)
 
