@@ -20,7 +20,8 @@ Two layouts of the columns, chosen by measurement (benchmarks/RESULTS.md):
 * channels-last, (N*H_out*W_out, kH*kW*C_in) with (i, j, c) order, from
   CHANNELS_LAST_MIN_CHANNELS input channels on (DCGAN's wide layers): every entry belongs
   to a run of C_in contiguous channels of the channels-last input, copied and added as
-  vectors. Also for one channel (a grey image), whose NCHW memory is channels-last. In col2im each parallel task owns one sample's gradient: no atomics.
+  vectors. Also for one channel (a grey image), whose NCHW memory is channels-last. In
+  col2im each parallel task owns one sample's gradient: no atomics.
 * channel-major, (C_in*kH*kW, N*H_out*W_out), for few channels (an image's 3) and
   for groups (each group is a block of rows): one (n, c) plane of an NCHW input feeds
   kH*kW rows in runs of W_out. Each (n, c) plane is a task; tasks go sample-fastest so
