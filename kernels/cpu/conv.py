@@ -215,6 +215,14 @@ def _is_dense(input_hw, kernel_hw, padding, dilation, groups) -> bool:
 CHANNELS_LAST_MIN_CHANNELS = 8
 
 
+# A 1-channel convolution's columns go parallel from this many entries on, below the
+# general threshold: DCGAN-28's 1-channel layers at batch 64 (200K entries each) then run
+# the parallel copies that its wide layers compile anyway, instead of compiling the serial
+# ones too (two functions, about a second of a cold start); at that size the parallel
+# copy is no slower (benchmarks/RESULTS.md).
+ONE_CHANNEL_PARALLEL_MIN_ENTRIES = 1 << 17
+
+
 def _batch_chunks(batch: int, column_entries: int, itemsize: int):
     """(start, stop) ranges of samples whose columns (column_entries per sample) fit in
     COLUMN_CHUNK_BYTES, as equal in size as possible: a short last chunk makes a product
@@ -266,12 +274,18 @@ class _Geometry:
         return [(slice(g * k, (g + 1) * k), slice(g * o, (g + 1) * o))
                 for g in range(self.groups)]
 
+    def loop(self, pair, entries: int):
+        """The serial or parallel copy of a channels-last column loop for `entries`."""
+        if self.c_in == 1 and entries >= ONE_CHANNEL_PARALLEL_MIN_ENTRIES:
+            return pair[1]
+        return by_size(pair, entries)
+
     def columns(self, source_chunk) -> np.ndarray:
         """The columns of a chunk of samples: (n*P, K) channels-last or (K, n*P)."""
         count = source_chunk.shape[0]
         if self.channels_last:
             columns = workspace("conv.columns", (count * self.plane, self.k), source_chunk.dtype)
-            by_size(_IM2COL_CHANNELS_LAST, columns.size)(source_chunk, *self.loop_args, columns)
+            self.loop(_IM2COL_CHANNELS_LAST, columns.size)(source_chunk, *self.loop_args, columns)
         else:
             columns = workspace("conv.columns", (self.k, count * self.plane), source_chunk.dtype)
             by_size(_IM2COL, columns.size)(source_chunk, *self.loop_args, columns)
@@ -376,7 +390,7 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
         if geo.channels_last:
             columns = workspace("conv.columns", (count * geo.plane, geo.k), gy.dtype)
             gemm(gy_chunk, weights, out=columns)
-            by_size(_COL2IM_CHANNELS_LAST, columns.size)(columns, *geo.loop_args,
+            geo.loop(_COL2IM_CHANNELS_LAST, columns.size)(columns, *geo.loop_args,
                                                          gx[start:stop])
         else:
             columns = workspace("conv.columns", (geo.k, count * geo.plane), gy.dtype)
