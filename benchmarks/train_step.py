@@ -4,6 +4,7 @@ the cpu device (Numba kernels) and PyTorch, same architecture, same initial weig
     python -m benchmarks.train_step                    # every model
     python -m benchmarks.train_step --models mlp-2d dcgan28 --repeats 15
     python -m benchmarks.train_step --profile dcgan28 --device cpu   # where the time goes
+    python -m benchmarks.train_step --products dcgan28-nn            # its matrix products
 
 One iteration = one discriminator step and one generator step, both Adam(2e-4, (0.5,
 0.999)), the BCE-with-logits (non-saturating) GAN loss:
@@ -350,6 +351,51 @@ def profile(key: str, device: str, iterations: int, top: int) -> None:
     stats.print_stats(top)
 
 
+def products(key: str, iterations: int, top: int) -> None:
+    """Every matrix product of `iterations` cpu iterations, timed and grouped by shape:
+    how much of an iteration the products are, and the rate of each shape."""
+    import sys
+    import time
+
+    from minigan.kernels.cpu import blas
+    step = minigan_iteration(MODELS[key], "cpu")
+    step()  # loads the cpu kernels (and compiles them) before gemm is wrapped
+    original = blas.gemm
+    totals: dict = {}
+
+    def timed(a, b, out=None, accumulate=False):
+        start = time.perf_counter()
+        result = original(a, b, out, accumulate)
+        shape = (a.shape[0], b.shape[1], a.shape[1])
+        calls, seconds = totals.get(shape, (0, 0.0))
+        totals[shape] = (calls + 1, seconds + time.perf_counter() - start)
+        return result
+
+    users = [m for m in list(sys.modules.values())
+             if m is not None and m is not blas and getattr(m, "gemm", None) is original]
+    for module in users:
+        module.gemm = timed
+    try:
+        for _ in range(2):
+            step()
+        totals.clear()
+        start = time.perf_counter()
+        for _ in range(iterations):
+            step()
+        total = (time.perf_counter() - start) / iterations
+    finally:
+        for module in users:
+            module.gemm = original
+    in_products = sum(seconds for _, seconds in totals.values()) / iterations
+    print(f"{MODELS[key].name} b{MODELS[key].batch} on cpu: {total * 1e3:.1f} ms an iteration, "
+          f"{in_products * 1e3:.1f} ms of it in matrix products ({in_products / total:.0%})\n")
+    rows = [[f"{m} x {n} x {k}", f"{calls / iterations:.0f}",
+             f"{seconds / iterations * 1e3:.2f}", f"{2 * m * n * k * calls / seconds / 1e9:.0f}"]
+            for (m, n, k), (calls, seconds) in sorted(totals.items(), key=lambda t: -t[1][1])]
+    print(common.markdown_table(["product m x n x k", "calls / it.", "ms / it.", "GFLOP/s"],
+                                rows[:top]))
+
+
 def _print_load_at_end() -> None:
     if hasattr(os, "getloadavg"):
         print(f"\n- load average (1 min) at end: {os.getloadavg()[0]:.2f}")
@@ -372,6 +418,9 @@ def main(argv: list[str] | None = None) -> None:
                              "process of its own")
     parser.add_argument("--profile", choices=list(MODELS),
                         help="profile this model instead of timing (with --device)")
+    parser.add_argument("--products", choices=list(MODELS),
+                        help="time every matrix product of this model's cpu iterations, by "
+                             "shape, instead of timing the iterations")
     parser.add_argument("--device", default="cpu", help="the device to profile (or torch)")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--top", type=int, default=25)
@@ -379,6 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     common.pin_threads()
     if args.profile:
         profile(args.profile, args.device, args.iterations, args.top)
+        return
+    if args.products:
+        products(args.products, args.iterations, args.top)
         return
     ceiling = common.gemm_ceiling()
     common.print_header("GAN training iterations (D step + G step, Adam), float32", ceiling)
