@@ -221,12 +221,8 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     # product (k = 1), which np.matmul does not hand to BLAS: 73 us for 512x1 @ 1x128
     # (the input gradient of a layer with one output, as a GAN critic's last) against
     # 7 us through sgemm here.
-    # A matrix-vector product (m or n = 1) goes to NumPy too, which hands it to ?gemv on
-    # this thread: split over two, DCGAN-28's last-D-layer products (64 x 6272 @ 6272 x 1
-    # and kin, ~30 us of memory traffic) took either ~30 us or 230-250 us, when the second
-    # thread was slow to wake (benchmarks/RESULTS.md).
     if (fn is None or b.dtype != dtype or (out is not None and out.dtype != dtype)
-            or (m * n * k < OWN_THREADS_MIN_MACS and k != 1) or ((m == 1 or n == 1) and k > 1)):
+            or (m * n * k < OWN_THREADS_MIN_MACS and k != 1)):
         if accumulate:
             out += np.matmul(a, b)
             return out
