@@ -31,6 +31,8 @@ import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
@@ -133,11 +135,10 @@ def _dcgan28_torch(torch):
     return g, d
 
 
-def _dcgan28_plain(nn_module):
+def _dcgan28_plain(tnn):
     """DCGAN-28 as a user writes it from the public API (#17's model): nn.Sequential of
     PyTorch's layer names, no biases, the default initialisation. The same function builds
     the minigan and the PyTorch copy: pass minigan.nn or torch.nn."""
-    tnn = nn_module
     g = tnn.Sequential(
         tnn.Unflatten(1, (100, 1, 1)),
         tnn.ConvTranspose2d(100, 256, 7, 1, 0, bias=False), tnn.BatchNorm2d(256), tnn.ReLU(),
@@ -354,10 +355,7 @@ def profile(key: str, device: str, iterations: int, top: int) -> None:
 def products(key: str, iterations: int, top: int) -> None:
     """Every matrix product of `iterations` cpu iterations, timed and grouped by shape:
     how much of an iteration the products are, and the rate of each shape."""
-    import sys
-    import time
-
-    from minigan.kernels.cpu import blas
+    from minigan.kernels.cpu import blas  # the cpu kernels load with the cpu device
     step = minigan_iteration(MODELS[key], "cpu")
     step()  # loads the cpu kernels (and compiles them) before gemm is wrapped
     original = blas.gemm
