@@ -60,6 +60,11 @@ setup(
         "threadpoolctl>=3.0",
         "safetensors>=0.4",  # mg.save / mg.load and minigan export (weights PyTorch reads)
         "tomli>=1.1; python_version < '3.11'",
+        # Intel TBB for Numba's threads (minigan/_environment.py): a pool of minigan's own,
+        # apart from the GNU OpenMP runtime PyTorch uses in the same process. Wheels exist
+        # for x86-64 Linux and Windows; elsewhere Numba runs on OpenMP.
+        "tbb>=2021.6; (sys_platform == 'linux' or sys_platform == 'win32')"
+        " and (platform_machine == 'x86_64' or platform_machine == 'AMD64')",
     ],
     extras_require={
         "cuda": ["cupy-cuda12x"],

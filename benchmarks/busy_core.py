@@ -36,6 +36,8 @@ CONFIGS: dict[str, tuple[dict[str, str], list[str]]] = {
     "spin-10k": ({"GOMP_SPINCOUNT": "10000"}, []),
     "spin-1k": ({"GOMP_SPINCOUNT": "1000"}, []),
     "spin-0": ({"GOMP_SPINCOUNT": "0"}, []),
+    # Numba's GNU OpenMP layer instead of TBB (minigan's default where the tbb wheel is)
+    "openmp": ({"NUMBA_THREADING_LAYER": "omp"}, []),
 }
 
 _MEDIAN = re.compile(r"median ([0-9.]+) ms/iteration")

@@ -203,6 +203,18 @@ def _openmp_waiting() -> str:
     return f"GOMP_SPINCOUNT={spin or 'unset (GNU OpenMP default)'}"
 
 
+def _numba_threads() -> str:
+    """Numba's threading layer (minigan starts it: TBB where the tbb wheel is), with the
+    OpenMP wait setting when it is GNU OpenMP's."""
+    from minigan import _environment
+
+    _environment.start_numba_threads()
+    import numba
+
+    layer = numba.threading_layer()
+    return f"omp, {_openmp_waiting()}" if layer == "omp" else layer
+
+
 def machine_description() -> dict[str, str]:
     """CPU model, cores, threads used, library versions, date and load: for the tables."""
     model = platform.processor() or platform.machine()
@@ -225,7 +237,7 @@ def machine_description() -> dict[str, str]:
         "numba": numba.__version__,
         "torch": torch.__version__ if torch is not None else "not installed",
         "blas": _blas_description(),
-        "OpenMP waiting": _openmp_waiting(),
+        "Numba's threads": _numba_threads(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if hasattr(os, "getloadavg"):

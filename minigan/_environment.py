@@ -11,7 +11,15 @@ it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set al
    OpenBLAS reads them when it loads, which this module makes happen at once; then they
    are taken out of `os.environ` again, so child processes and libraries loaded later see
    the user's environment. After NumPy, they change nothing.
-2. OpenMP waiting, when the cpu kernels first run (device "cpu"): Numba's OpenMP threads
+2. Numba's threads, when the cpu kernels first run (device "cpu"): Intel TBB's, from the
+   `tbb` wheel (a dependency on x86-64), whose library minigan loads by its full path
+   (the wheel puts it outside the loader's search path) so that Numba's TBB threading
+   layer can start. TBB's pool is minigan's own: it shares nothing with the GNU OpenMP
+   runtime that PyTorch (and other libraries) use, so neither library's thread settings
+   or waiting reach the other's, in one process. It is also as fast or faster than
+   Numba's OpenMP layer here (benchmarks/RESULTS.md). `NUMBA_THREADING_LAYER` set by the
+   user wins; without TBB, Numba runs on GNU OpenMP as below.
+   OpenMP waiting, when Numba runs on GNU OpenMP: Numba's OpenMP threads
    poll for at most `GOMP_SPINCOUNT=1000` rounds (~15 us) after a parallel loop, then
    sleep, instead of GNU OpenMP's default 300000 (~4.5 ms). Spinning saves the wake-up of
    the next loop on a quiet machine, but on a machine whose cores are busy a spinning
@@ -108,9 +116,39 @@ _started = []
 _starting = _threading.Lock()
 
 
+# The name Numba's TBB layer asks the loader for (oneTBB's interface version 12).
+_TBB_LIBRARY = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
+
+
+def _load_tbb() -> bool:
+    """Load the `tbb` wheel's library by its full path, so that Numba's TBB threading layer
+    (which asks for it by name) finds it; unless the user chose a layer that does not use
+    TBB. Returns whether it is loaded."""
+    import sys
+
+    if _os.environ.get("NUMBA_THREADING_LAYER", "default") not in (
+            "default", "tbb", "safe", "threadsafe"):
+        return False
+    name = _TBB_LIBRARY.get("linux" if sys.platform.startswith("linux") else sys.platform)
+    try:
+        import ctypes
+        from importlib import metadata
+
+        for entry in metadata.files("tbb") or []:
+            if entry.name == name:
+                path = entry.locate()
+                if sys.platform == "win32":
+                    _os.add_dll_directory(str(path.parent))
+                ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+                return True
+    except (ImportError, OSError, metadata.PackageNotFoundError):
+        pass
+    return False
+
+
 def start_numba_threads() -> None:
-    """Start Numba's thread pool (once) under item 2's spin count, keeping every OpenMP
-    runtime's thread count as it was (item 3). Called before minigan's first parallel
+    """Start Numba's thread pool (once) on TBB, else under item 2's spin count, keeping
+    every OpenMP runtime's thread count as it was (item 3). Called before minigan's first parallel
     loop and before it sets Numba's thread count."""
     with _starting:
         if _started:
@@ -129,9 +167,11 @@ def start_numba_threads() -> None:
             # policy, so one the user chose is left alone
             openblas = libraries.select(internal_api="openblas").lib_controllers
             spin = {"GOMP_SPINCOUNT": OPENMP_SPIN_COUNT if openblas else "0"}
+        _load_tbb()
         with _Scoped(spin):
             numba.get_num_threads()  # starts the pool (numba.np.ufunc.parallel)
-        SET_HERE.update(spin)
+        if numba.threading_layer() == "omp":
+            SET_HERE.update(spin)  # (on TBB, no OpenMP runtime loaded to read it)
         for runtime, count in counts:
             if runtime.get_num_threads() != count:
                 runtime.set_num_threads(count)

@@ -318,7 +318,7 @@ def _threads_line() -> str:
         import numba
 
         _environment.start_numba_threads()
-        parts.append(f"Numba {numba.get_num_threads()} threads")
+        parts.append(f"Numba {numba.get_num_threads()} threads ({numba.threading_layer()})")
         from .kernels.cpu import blas
 
         parts.append("cpu device products on Numba's threads (one OpenBLAS call per thread)"

@@ -29,9 +29,11 @@ _REPORT = (
     "                        '{k: os.environ.get(k) for k in %r}))' % (names,)],\n"
     "                       capture_output=True, text=True, check=True).stdout\n"
     "blas = [p.get('architecture') for p in threadpool_info() if p['user_api'] == 'blas']\n"
+    "import numba\n"
     "print(json.dumps({'after_import': after_import, 'after_kernels': after_kernels,\n"
     "                  'child': json.loads(child), 'set_here': e.SET_HERE,\n"
-    "                  'zen4': e._is_amd_zen4(), 'blas': blas}))\n"
+    "                  'zen4': e._is_amd_zen4(), 'blas': blas,\n"
+    "                  'layer': numba.threading_layer(), 'tbb': e._load_tbb()}))\n"
 )
 
 
@@ -47,7 +49,13 @@ def _report(**overrides) -> dict:
 def test_defaults_are_applied_recorded_and_not_left_in_the_environment():
     report = _report()
     assert report["set_here"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
-    assert report["set_here"]["GOMP_SPINCOUNT"] == "1000"
+    # Numba's threads are TBB's where the tbb wheel is installed (a dependency on x86-64);
+    # a spin count is set (and recorded) only for a GNU OpenMP pool
+    assert report["layer"] == ("tbb" if report["tbb"] else "omp")
+    if report["layer"] == "omp":
+        assert report["set_here"]["GOMP_SPINCOUNT"] == "1000"
+    else:
+        assert "GOMP_SPINCOUNT" not in report["set_here"]
     # the BLAS kernel choice is made on Zen 4 only, and NumPy's OpenBLAS took it
     assert (report["set_here"].get("OPENBLAS_CORETYPE") == "Haswell") == report["zen4"]
     if report["zen4"]:
@@ -66,6 +74,33 @@ def test_a_value_the_user_set_is_kept(name, value):
     for seen in ("after_import", "after_kernels", "child"):
         assert report[seen][name] == value, seen
     assert name not in report["set_here"]
+
+
+def test_on_numbas_openmp_layer_its_threads_spin_briefly():
+    """NUMBA_THREADING_LAYER=omp (the user's choice, or no TBB): GNU OpenMP's spin count
+    is set while Numba's runtime loads, recorded, and not left in the environment."""
+    report = _report(NUMBA_THREADING_LAYER="omp")
+    assert report["layer"] == "omp"
+    assert report["set_here"]["GOMP_SPINCOUNT"] == "1000"
+    for seen in ("after_import", "after_kernels", "child"):
+        assert report[seen]["GOMP_SPINCOUNT"] is None, seen
+
+
+def test_minigan_loads_no_openmp_runtime_for_pytorch_to_share():
+    """On TBB, a cpu step loads no GNU OpenMP runtime: PyTorch imported afterwards loads
+    its own at its own settings (before, it shared the one minigan loaded, with minigan's
+    1000-poll spin, and its small-op steps slowed down; benchmarks/RESULTS.md)."""
+    code = (
+        "import json, numba\n" + _CPU_STEP +
+        "from threadpoolctl import threadpool_info\n"
+        "print(json.dumps({'layer': numba.threading_layer(),\n"
+        "                  'openmp': [p['filepath'] for p in threadpool_info()\n"
+        "                             if p['user_api'] == 'openmp']}))\n"
+    )
+    report = _run(code)
+    if report["layer"] != "tbb":
+        pytest.skip(f"Numba runs on {report['layer']} here (no tbb wheel)")
+    assert report["openmp"] == []
 
 
 def test_a_wait_policy_the_user_chose_is_not_overridden_by_a_spin_count():

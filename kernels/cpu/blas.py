@@ -1,13 +1,13 @@
 """Matrix products for the cpu kernels, run on the same threads as the Numba loops.
 
-NumPy's OpenBLAS has a thread pool of its own beside Numba's OpenMP one, and two pools on
+NumPy's OpenBLAS has a thread pool of its own beside Numba's (TBB's, or OpenMP's), and two pools on
 a small machine get in each other's way: either both put their threads to sleep when
 idle, and every product and every parallel loop pays a wake-up (~50 us here), or the
 spinning threads of one take the cores the other needs (a DCGAN-28 iteration took 475 ms
 instead of 160 when its few mid-sized products ran on OpenBLAS's threads while Numba's
 were spinning). So the cpu kernels run OpenBLAS's sgemm/dgemm single-threaded from inside
 a Numba parallel loop: the product is cut into one block of rows (or of columns, when it
-is wider than tall) per thread, and each OpenMP thread multiplies its block. One pool,
+is wider than tall) per thread, and each of Numba's threads multiplies its block. One pool,
 whose threads may then wait for the next loop by spinning briefly
 (minigan/_environment.py). Back to back, the blocks run as fast as OpenBLAS's own
 threading (182-192 GFLOP/s on DCGAN's conv shapes, 2 threads); in a training step
