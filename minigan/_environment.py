@@ -31,7 +31,8 @@ it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set al
    on that runtime as it is, and a library imported after minigan's first cpu loop
    shares minigan's (import it first, or set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself,
    to choose otherwise).
-3. OpenMP thread counts: Numba starts its threads with omp_set_num_threads(its count),
+3. OpenMP thread counts, on Numba's OpenMP layer: Numba starts its threads with
+   omp_set_num_threads(its count),
    which would change the count of a runtime already loaded (PyTorch's
    `get_num_threads()` went from 1 to 2). `start_numba_threads` puts every loaded OpenMP
    runtime's count back as it was.
