@@ -130,11 +130,11 @@ def _load_tbb() -> bool:
     if _os.environ.get("NUMBA_THREADING_LAYER", "default") not in (
             "default", "tbb", "safe", "threadsafe"):
         return False
+    import ctypes
+    from importlib import metadata
+
     name = _TBB_LIBRARY.get("linux" if sys.platform.startswith("linux") else sys.platform)
     try:
-        import ctypes
-        from importlib import metadata
-
         for entry in metadata.files("tbb") or []:
             if entry.name == name:
                 path = entry.locate()
@@ -142,7 +142,7 @@ def _load_tbb() -> bool:
                     _os.add_dll_directory(str(path.parent))
                 ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
                 return True
-    except (ImportError, OSError, metadata.PackageNotFoundError):
+    except (OSError, metadata.PackageNotFoundError):
         pass
     return False
 

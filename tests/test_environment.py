@@ -178,3 +178,32 @@ def test_a_cpu_step_keeps_the_blas_limits_the_user_set():
         "                           if p['user_api'] == 'blas']}))\n"
     )
     assert report["blas"] and set(report["blas"]) == {1}
+
+
+def test_tbb_is_not_loaded_for_a_layer_the_user_chose_without_it(monkeypatch):
+    """A user's NUMBA_THREADING_LAYER that does not use TBB is left to Numba: minigan does
+    not go looking for the tbb wheel then."""
+    from minigan import _environment
+
+    looked = []
+    monkeypatch.setattr("importlib.metadata.files", lambda name: looked.append(name) or [])
+    for layer in ("omp", "workqueue", "forksafe"):
+        monkeypatch.setenv("NUMBA_THREADING_LAYER", layer)
+        assert _environment._load_tbb() is False
+    assert looked == []
+
+
+def test_without_the_tbb_wheel_nothing_is_loaded_and_nothing_fails(monkeypatch):
+    from importlib import metadata
+
+    from minigan import _environment
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
+    monkeypatch.setattr("importlib.metadata.files", missing)
+    assert _environment._load_tbb() is False
+    # a wheel without the library this platform's Numba asks for: not loaded either
+    monkeypatch.setattr("importlib.metadata.files", lambda name: [])
+    assert _environment._load_tbb() is False
