@@ -19,23 +19,21 @@ it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set al
    or waiting reach the other's, in one process. It is also as fast or faster than
    Numba's OpenMP layer here (benchmarks/RESULTS.md). `NUMBA_THREADING_LAYER` set by the
    user wins; without TBB, Numba runs on GNU OpenMP as below.
-   OpenMP waiting, when Numba runs on GNU OpenMP: Numba's OpenMP threads
-   poll for at most `GOMP_SPINCOUNT=1000` rounds (~15 us) after a parallel loop, then
-   sleep, instead of GNU OpenMP's default 300000 (~4.5 ms). Spinning saves the wake-up of
-   the next loop on a quiet machine, but on a machine whose cores are busy a spinning
-   thread holds a core that the thread it waits for needs: with another job on one of 2
-   cores, mlp-ring8 took 2360 ms an iteration at 100000 polls, 7-130 ms at 1000 or 0
-   polls, 65-115 ms on one thread (benchmarks/RESULTS.md). The variable is set only
-   while Numba loads its OpenMP runtime, which reads it then. GNU OpenMP is one runtime
-   per process: when PyTorch (or anything else using it) was imported first, Numba runs
-   on that runtime as it is, and a library imported after minigan's first cpu loop
-   shares minigan's (import it first, or set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself,
-   to choose otherwise).
+   OpenMP waiting, when Numba runs on GNU OpenMP: Numba's OpenMP threads poll for at most
+   `GOMP_SPINCOUNT=1000` rounds (~15 us) after a parallel loop, then sleep, instead of GNU
+   OpenMP's default 300000 (~4.5 ms). Spinning saves the wake-up of the next loop on a
+   quiet machine, but on a machine whose cores are busy a spinning thread holds a core
+   that the thread it waits for needs: with another job on one of 2 cores, mlp-ring8 took
+   2360 ms an iteration at 100000 polls, 7-130 ms at 1000 or 0 polls, 65-115 ms on one
+   thread (benchmarks/RESULTS.md). The variable is set only while Numba loads its OpenMP
+   runtime, which reads it then. GNU OpenMP is one runtime per process: when PyTorch (or
+   anything else using it) was imported first, Numba runs on that runtime as it is, and a
+   library imported after minigan's first cpu loop shares minigan's (import it first, or
+   set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself, to choose otherwise).
 3. OpenMP thread counts, on Numba's OpenMP layer: Numba starts its threads with
-   omp_set_num_threads(its count),
-   which would change the count of a runtime already loaded (PyTorch's
-   `get_num_threads()` went from 1 to 2). `start_numba_threads` puts every loaded OpenMP
-   runtime's count back as it was.
+   omp_set_num_threads(its count), which would change the count of a runtime already
+   loaded (PyTorch's `get_num_threads()` went from 1 to 2). `start_numba_threads` puts
+   every loaded OpenMP runtime's count back as it was.
 4. OpenBLAS's thread count is 1 while a cpu product runs on Numba's threads (one OpenBLAS
    call per thread), then back to what it was (kernels/cpu/blas.py).
 5. glibc's malloc keeps freed memory (kernels/cpu/_util.py, `keep_freed_memory`) when the
@@ -149,8 +147,8 @@ def _load_tbb() -> bool:
 
 def start_numba_threads() -> None:
     """Start Numba's thread pool (once) on TBB, else under item 2's spin count, keeping
-    every OpenMP runtime's thread count as it was (item 3). Called before minigan's first parallel
-    loop and before it sets Numba's thread count."""
+    every OpenMP runtime's thread count as it was (item 3). Called before minigan's first
+    parallel loop and before it sets Numba's thread count."""
     with _starting:
         if _started:
             return

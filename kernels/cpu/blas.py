@@ -1,7 +1,7 @@
 """Matrix products for the cpu kernels, run on the same threads as the Numba loops.
 
-NumPy's OpenBLAS has a thread pool of its own beside Numba's (TBB's, or OpenMP's), and two pools on
-a small machine get in each other's way: either both put their threads to sleep when
+NumPy's OpenBLAS has a thread pool of its own beside Numba's (TBB's, or OpenMP's), and
+two pools on a small machine get in each other's way: either both put their threads to sleep when
 idle, and every product and every parallel loop pays a wake-up (~50 us here), or the
 spinning threads of one take the cores the other needs (a DCGAN-28 iteration took 475 ms
 instead of 160 when its few mid-sized products ran on OpenBLAS's threads while Numba's
