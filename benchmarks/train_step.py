@@ -402,7 +402,7 @@ def _print_load_at_end() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--devices", nargs="+", default=["numpy", "cpu"])
+    parser.add_argument("--devices", nargs="+", default=["numpy", "cpu"], choices=["numpy", "cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--blocks", action="store_true",
                         help="time each implementation in a block of its own instead of "

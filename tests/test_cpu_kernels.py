@@ -646,6 +646,7 @@ def test_activation_grad_bias_matches_reference(shape, kind, seed, dtype, layout
     assert_within(gbias, want.sum(axis=axes), bound, f"{kind} gbias")
 
 
+
 # ----------------------------------------------------------------------------- products
 # kernels/cpu/blas.py: a @ b on Numba's threads, one OpenBLAS call per block of rows or
 # columns. Each element is a K-term dot product, within K u (|a| @ |b|) of the exact value
@@ -804,6 +805,108 @@ def test_gemm_from_several_python_threads():
     assert not wrong
     assert _blas_threads() == before
 
+
+# ----------------------------------------------------------------------------- linear layers
+# kernels/cpu/linear.py: a linear layer's forward (product, bias, activation) and backward
+# (activation gradient, bias sums, both products) per block of rows, one block per thread.
+# Bounds as for the products below and the activations above: a K-term dot product is
+# within K u (|a| @ |b|) of the exact value (Higham eq. 3.5), the bias add rounds once
+# more, and the activations are 1-Lipschitz (sigmoid 1/4) with 16 ulps of their own; the
+# weight gradient sums N rows, split in per-thread partials whose sum rounds once more.
+
+
+@contextlib.contextmanager
+def linear_blocks(split: bool):
+    """Every linear layer, however narrow, takes the fused loops; with split, in two blocks
+    of rows on two threads (when the shape has rows for two)."""
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear, "FUSED_MIN_WIDTH", 1)
+        if split:
+            patch.setattr(linear, "OWN_THREADS_MIN_MACS", 1)
+            patch.setattr(linear, "MIN_ROWS_PER_PART", 1)
+            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
+
+
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(1, 12), st.sampled_from(KINDS),
+       st.booleans(), seeds(), DTYPES, _OPERAND_LAYOUTS, _OPERAND_LAYOUTS,
+       st.booleans())
+def test_linear_act_matches_reference(rows, ins, outs, kind, with_bias, seed, dtype,
+                                      x_layout, w_layout, split):
+    u = unit_roundoff(dtype)
+    x = _operand_in(random_array(seed, (rows, ins), dtype), x_layout)
+    w = _operand_in(random_array(seed + 1, (outs, ins), dtype), w_layout)
+    bias = random_array(seed + 2, (outs,), dtype) if with_bias else None
+    with linear_blocks(split):
+        y = cpu.linear_act(x, w, bias, kind, 0.2)
+    wide = [None if a is None else a.astype(np.float64) for a in (x, w, bias)]
+    exact = ref.linear_act(*wide, kind, 0.2)
+    assert y.dtype == dtype and y.shape == (rows, outs) and y.flags.c_contiguous
+    magnitude = np.abs(wide[0]) @ np.abs(wide[1]).T + (0 if bias is None else np.abs(wide[2]))
+    bound = 2 * (ins + 1) * u * magnitude + 16 * u * (np.abs(exact) + 1)
+    assert_within(y, exact, bound, f"linear_act {kind}")
+
+
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(1, 12), st.sampled_from(KINDS),
+       seeds(), DTYPES, _OPERAND_LAYOUTS, _OPERAND_LAYOUTS,
+       st.sampled_from([(True, True), (True, False), (False, True), (False, False)]),
+       st.booleans())
+def test_linear_grads_match_reference(rows, ins, outs, kind, seed, dtype, x_layout, w_layout,
+                                      needs, split):
+    u = unit_roundoff(dtype)
+    x = _operand_in(random_array(seed, (rows, ins), dtype), x_layout)
+    w = _operand_in(random_array(seed + 1, (outs, ins), dtype), w_layout)
+    y = np.tanh(random_array(seed + 2, (rows, outs), dtype, scale=2.0))
+    g = random_array(seed + 3, (rows, outs), dtype)
+    with linear_blocks(split):
+        gx, gw, gb = cpu.linear_grads(g, y, x, w, kind, 0.2, *needs)
+    wide = [a.astype(np.float64) for a in (g, y, x, w)]
+    want_gx, want_gw, want_gb = ref.linear_grads(*wide, kind, 0.2, True, True)
+    assert (gx is None) != needs[0] and (gw is None) != needs[1]
+    # gz = act'(g) is within 16 ulps of |g| (the derivatives are at most 1 in size)
+    gz_error = 16 * u * np.abs(wide[0])
+    bound_gb = (2 * rows * u + 16 * u) * np.abs(wide[0]).sum(axis=0) + gz_error.sum(axis=0)
+    assert gb.dtype == dtype
+    assert_within(gb, want_gb, bound_gb, f"linear_grads {kind} gb")
+    if needs[0]:
+        bound = (2 * outs * u * (1 + u)) * (np.abs(wide[0]) @ np.abs(wide[3])) \
+            + gz_error @ np.abs(wide[3])
+        assert gx.dtype == dtype and gx.shape == (rows, ins)
+        assert_within(gx, want_gx, bound, f"linear_grads {kind} gx")
+    if needs[1]:
+        bound = (2 * (rows + 1) * u) * (np.abs(wide[0]).T @ np.abs(wide[2])) \
+            + gz_error.T @ np.abs(wide[2])
+        assert gw.dtype == dtype and gw.shape == (outs, ins)
+        assert_within(gw, want_gw, bound, f"linear_grads {kind} gw")
+
+
+def test_linear_kernels_without_openblas_or_rows_use_the_separate_kernels(monkeypatch):
+    """No OpenBLAS entry points (NumPy on MKL or Accelerate), or a layer with no rows: the
+    layer goes through the separate kernels, with the same results."""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((9, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    g, y = rng.standard_normal((9, 3)), np.tanh(rng.standard_normal((9, 3)))
+    fused = cpu.linear_act(x, w, b, "tanh"), cpu.linear_grads(g, y, x, w, "tanh", 0, True, True)
+    monkeypatch.setattr(importlib.import_module("minigan.kernels.cpu.blas")._BLAS, "gemm", {})
+    np.testing.assert_allclose(cpu.linear_act(x, w, b, "tanh"), fused[0], rtol=1e-13,
+                               atol=1e-13)
+    for mine, theirs in zip(cpu.linear_grads(g, y, x, w, "tanh", 0, True, True), fused[1]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-13, atol=1e-13)
+    monkeypatch.undo()
+    w = w.astype(np.float32)
+    empty = cpu.linear_act(np.zeros((0, 4), np.float32), w, None, "tanh")
+    assert empty.shape == (0, 3)
+    rows = np.zeros((0, 3), np.float32)
+    gx, gw, gb = cpu.linear_grads(rows, rows, np.zeros((0, 4), np.float32), w, "relu", 0.0,
+                                  True, True)
+    assert gx.shape == (0, 4) and gw.shape == (3, 4) and gb.shape == (3,)
+    assert np.all(gw == 0) and np.all(gb == 0)
 
 # ----------------------------------------------------------------------------- maxout
 

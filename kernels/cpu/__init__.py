@@ -9,7 +9,7 @@ RESULTS.md has both times).
 
 from minigan._environment import start_numba_threads
 
-from . import activation, blas, conv, loss, norm, optim
+from . import activation, blas, conv, linear, loss, norm, optim
 from ._util import keep_freed_memory
 
 start_numba_threads()  # before any parallel loop: see minigan/_environment.py
@@ -17,7 +17,7 @@ start_numba_threads()  # before any parallel loop: see minigan/_environment.py
 MALLOC_TUNED = keep_freed_memory()  # see its docstring: fresh arrays without page faults
 
 __all__: list[str] = []
-for _module in (activation, blas, conv, loss, norm, optim):
+for _module in (activation, blas, conv, linear, loss, norm, optim):
     for _name in _module.__all__:
         globals()[_name] = getattr(_module, _name)
         __all__.append(_name)

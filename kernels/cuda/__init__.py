@@ -11,7 +11,14 @@ raise a clear error when called. Set NUMBA_ENABLE_CUDASIM=1 before this package 
 numba.cuda) is first imported to use the simulator.
 """
 
-from .activation import activation, activation_grad, activation_grad_bias, bias_activation
+from .activation import (
+    activation,
+    activation_grad,
+    activation_grad_bias,
+    bias_activation,
+    linear_act,
+    linear_grads,
+)
 from .conv import conv2d, conv2d_input_grad, conv2d_weight_grad
 from .loss import bce_with_logits
 from .norm import (
@@ -24,7 +31,8 @@ from .norm import (
 from .optim import adam_update, rmsprop_update, sgd_update
 
 __all__ = [
-    "activation", "activation_grad", "activation_grad_bias", "bias_activation",
+    "activation", "activation_grad", "activation_grad_bias", "bias_activation", "linear_act",
+    "linear_grads",
     "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
     "bce_with_logits",
     "batch_norm_train", "batch_norm_eval", "batch_norm_backward",

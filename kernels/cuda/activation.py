@@ -19,7 +19,10 @@ from ..reference._util import array_module
 from ..reference.activation import ACTIVATION_KINDS
 from ._launch import elementwise_grid, launch
 
-__all__ = ["activation", "activation_grad", "activation_grad_bias", "bias_activation"]
+__all__ = [
+    "activation", "activation_grad", "activation_grad_bias", "bias_activation", "linear_act",
+    "linear_grads",
+]
 
 NONE, RELU, LEAKY_RELU, TANH, SIGMOID = 0, 1, 2, 3, 4
 _CODES = {"none": NONE, "relu": RELU, "leaky_relu": LEAKY_RELU, "tanh": TANH, "sigmoid": SIGMOID}
@@ -129,3 +132,19 @@ def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
     """(gx, gbias): this device's activation_grad, then its sum over every axis but 1."""
     gx = activation_grad(gy, y, kind, slope)
     return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
+
+
+def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_weight: bool):
+    """(gx, gw, gb) of y = act(x @ w.T + b): this device's activation gradient, then the
+    two products on cuBLAS (kernels/reference/linalg.py has the definition)."""
+    gz, gb = activation_grad_bias(g, y, kind, slope)
+    return (gz @ w if need_input else None, gz.T @ x if need_weight else None, gb)
+
+
+def linear_act(x, w, bias, kind: str, slope: float = 0.0):
+    """act(x @ w.T + bias), bias (out,) or None: the product on cuBLAS, then this device's
+    fused bias + activation (kernels/reference/linalg.py has the definition)."""
+    z = x @ w.T
+    if bias is not None:
+        return bias_activation(z, bias, kind, slope)
+    return z if kind == "none" else activation(z, kind, slope)

@@ -92,20 +92,17 @@ class ConvWeightGrad(Function):
 
 
 class Linear(Function):
-    """y = act(x @ w^T + b) for x (N, in), w (out, in) and an optional b (out,): one BLAS
-    product and one fused bias + activation pass (kind "none": the plain layer).
+    """y = act(x @ w^T + b) for x (N, in), w (out, in) and an optional b (out,): the kernel
+    linear_act, a product and a bias + activation pass (kind "none": the plain layer).
 
     Backward, with gz = dL/d(pre-activation): gx = gz @ w, gw = gz^T @ x, gb = the column
     sums of gz, written in Tensor ops so they can be differentiated again (WGAN-GP, R1).
-    A plain .backward() records no graph, so `_backward_arrays` computes the same
-    formulas on arrays, fusing the activation's and the bias's gradient into one pass."""
+    A plain .backward() records no graph, so `_backward_arrays` hands the same formulas
+    to one kernel, linear_grads (the cpu one runs them in one parallel region)."""
 
     def forward(self, x, w, *bias, kind: str, slope: float):
         self.kind, self.slope = kind, slope
-        z = self.K.matmul(x, w.T)
-        if bias:
-            return self.K.bias_activation(z, bias[0], kind, slope)
-        return z if kind == "none" else self.K.activation(z, kind, slope)
+        return self.K.linear_act(x, w, bias[0] if bias else None, kind, slope)
 
     def backward(self, g: Tensor):
         if not is_grad_enabled():
@@ -120,24 +117,12 @@ class Linear(Function):
 
     def _backward_arrays(self, g: Tensor):
         """backward's formulas on raw arrays, for when no graph of the gradient is wanted:
-        no Tensor bookkeeping, and the activation's gradient and the bias gradient (the
-        column sums) come from one kernel pass."""
+        no Tensor bookkeeping, one kernel call."""
         x, w = self.inputs[:2]
         need = self.needs_input_grad
-        if len(need) == 3 and need[2] and self.kind != "none":
-            # the activation's gradient and the bias gradient (its column sums) in one pass
-            gz, gbias = self.K.activation_grad_bias(g.array, self.output.array, self.kind,
-                                                    self.slope)
-        else:
-            gz, gbias = _activation_input_grad(self, g, self.output, self.kind,
-                                               self.slope).array, None
-            if len(need) == 3 and need[2]:
-                gbias = gz.sum(axis=0)
-        matmul = self.K.matmul
-        arrays = [matmul(gz, w.array) if need[0] else None,
-                  matmul(gz.T, x.array) if need[1] else None]
-        if len(need) == 3:
-            arrays.append(gbias)
+        gx, gw, gbias = self.K.linear_grads(g.array, self.output.array, x.array, w.array,
+                                            self.kind, self.slope, need[0], need[1])
+        arrays = [gx, gw] + ([gbias if need[2] else None] if len(need) == 3 else [])
         return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)
 
 
