@@ -171,6 +171,43 @@ def test_bias_activation_and_gradient_match_reference(shape, kind, slope, dtype,
     assert_within(gbias, exact.sum(axis=axes), sum_bound, f"activation_grad_bias sum {kind}")
 
 
+
+@given(rows=st.integers(1, 6 * SCALE), ins=st.integers(1, 5 * SCALE),
+       outs=st.integers(1, 5 * SCALE), kind=KINDS, with_bias=st.booleans(), dtype=DTYPES,
+       seed=seeds())
+def test_linear_kernels_match_reference(rows, ins, outs, kind, with_bias, dtype, seed):
+    """linear_act and linear_grads: the products (K-term sums, bound 2 (K + 1) u sum|terms|)
+    around the activation kernels above, whose errors the products carry (derivatives and
+    |w|, |x| sums bound them)."""
+    u = unit_roundoff(dtype)
+    x, w = random_array(seed, (rows, ins), dtype), random_array(seed + 1, (outs, ins), dtype)
+    bias = random_array(seed + 2, (outs,), dtype) if with_bias else None
+    x64, w64, b64 = as64(x), as64(w), as64(bias)
+    y = K.linear_act(device(x), device(w), device(bias), kind, 0.2)
+    exact = R.linear_act(x64, w64, b64, kind, 0.2)
+    magnitude = np.abs(x64) @ np.abs(w64).T + (0 if bias is None else np.abs(b64))
+    bound = 2 * (ins + 2) * u * magnitude + 4 * u * (np.abs(exact) + 1)
+    assert host(y).dtype == dtype
+    assert_within(y, exact, bound, f"linear_act {kind}")
+
+    y_kept = np.tanh(random_array(seed + 3, (rows, outs), dtype))
+    g = random_array(seed + 4, (rows, outs), dtype)
+    g64 = as64(g)
+    gx, gw, gb = K.linear_grads(device(g), device(y_kept), device(x), device(w), kind, 0.2,
+                                True, True)
+    want_gx, want_gw, want_gb = R.linear_grads(g64, as64(y_kept), x64, w64, kind, 0.2, True,
+                                               True)
+    gz_bound = 4 * u * np.abs(g64) * 4  # the derivative's rounding, |act'| <= 1
+    assert_within(gb, want_gb, 2 * rows * u * np.abs(g64).sum(axis=0) + gz_bound.sum(axis=0),
+                  f"linear_grads {kind} gb")
+    assert_within(gx, want_gx, 2 * (outs + 1) * u * (np.abs(g64) @ np.abs(w64))
+                  + gz_bound @ np.abs(w64), f"linear_grads {kind} gx")
+    assert_within(gw, want_gw, 2 * (rows + 1) * u * (np.abs(g64).T @ np.abs(x64))
+                  + gz_bound.T @ np.abs(x64), f"linear_grads {kind} gw")
+    none = K.linear_grads(device(g), device(y_kept), device(x), device(w), kind, 0.2, False,
+                          False)
+    assert none[0] is None and none[1] is None
+
 def test_activation_rejects_an_unknown_kind():
     x = device(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="activation: unknown activation kind 'gelu'"):
