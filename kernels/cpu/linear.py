@@ -50,12 +50,12 @@ MIN_ROWS_PER_PART = 32
 # Which layers take the fused loops: the hidden layers of an MLP, both widths at least
 # FUSED_MIN_WIDTH and products of at most FUSED_MAX_MACS multiply-adds. Others take the
 # separate kernels: a larger product dwarfs the elementwise pass and the start of a
-# parallel region, and a layer with 1-15 inputs or outputs (an MLP's first or last, a
-# critic's read-out) has one product too thin to gain from the gradient rows staying in
-# cache. The convolutional recipes' linear layers are all of those kinds, so their cold
-# start compiles none of these loops (~1-2 s each).
+# parallel region (512 x 512 x 512 ran at parity, alone), and a layer with 1-15 inputs
+# or outputs (an MLP's first or last, a critic's read-out) has one product too thin to
+# gain from the gradient rows staying in cache. The convolutional recipes' linear layers
+# are all of those kinds, so their cold start compiles none of these loops (~1-2 s each).
 FUSED_MIN_WIDTH = 16
-FUSED_MAX_MACS = 1 << 24
+FUSED_MAX_MACS = 1 << 26
 
 
 def _fused(rows: int, ins: int, outs: int) -> bool:
