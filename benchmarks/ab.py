@@ -20,6 +20,8 @@ import os
 import subprocess
 import sys
 
+from ._cli import at_least
+
 # Run in each child: import minigan and minigan.kernels from the checkout given, not from
 # wherever minigan is installed (an editable install maps minigan.kernels to its own
 # folder), then time the iteration.
@@ -92,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("a", help="the first checkout (a folder with minigan/ and kernels/)")
     parser.add_argument("b", help="the second checkout")
     parser.add_argument("--model", choices=list(MODELS), default="dcgan28")
-    parser.add_argument("--processes", type=int, default=4, help="processes per checkout")
-    parser.add_argument("--iterations", type=int, default=12, help="timed per block")
+    parser.add_argument("--processes", type=at_least(1), default=4, help="processes per checkout")
+    parser.add_argument("--iterations", type=at_least(1), default=12, help="timed per block")
     args = parser.parse_args(argv)
     trees = [os.path.abspath(t) for t in (args.a, args.b)]
     for tree in trees:

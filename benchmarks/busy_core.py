@@ -23,6 +23,7 @@ import signal
 import statistics
 import subprocess
 import sys
+from ._cli import at_least
 
 CONFIGS: dict[str, tuple[dict[str, str], list[str]]] = {
     "default": ({}, []),
@@ -63,9 +64,9 @@ def run_once(recipe: str, steps: int, warmup: int, env: dict[str, str],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="mlp-ring8")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=5)
+    parser.add_argument("--steps", type=at_least(1), default=30)
+    parser.add_argument("--warmup", type=at_least(0), default=3)
     parser.add_argument("--configs", nargs="+", default=["default", "threads-1", "passive"],
                         choices=sorted(CONFIGS))
     parser.add_argument("--no-busy", action="store_true", help="no busy loop on core 0")

@@ -41,17 +41,19 @@ import numpy as np  # noqa: E402
 import minigan  # noqa: E402
 from minigan import distributed  # noqa: E402
 from minigan.gan import Trainer, recipe  # noqa: E402
+from ._cli import at_least  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="dcgan-mnist")
-    parser.add_argument("--batch", type=int, default=64, help="global batch (strong scaling)")
+    parser.add_argument("--batch", type=at_least(1), default=64,
+                        help="global batch (strong scaling)")
     parser.add_argument("--batch-per-process", type=int, default=0,
                         help="each process's batch (weak scaling); overrides --batch")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--reduce-repeats", type=int, default=50)
+    parser.add_argument("--steps", type=at_least(1), default=20)
+    parser.add_argument("--warmup", type=at_least(0), default=3)
+    parser.add_argument("--reduce-repeats", type=at_least(1), default=50)
     parser.add_argument("--results", default="", help="append the JSON line to this file")
     parser.add_argument("--paper-model", type=float, default=0.0, metavar="T1_MS",
                         help="print the 8-64 node cost model for this 1-node step time")

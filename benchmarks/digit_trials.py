@@ -23,6 +23,7 @@ import minigan
 from minigan.gan import Trainer, recipe
 from minigan.gan.ema import GeneratorEMA
 from minigan.io.images import picture_format
+from ._cli import at_least
 
 
 def _value(text: str):
@@ -69,14 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--eval-at", default="1200")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--ema", default="", help="decays of EMAs to score too")
     parser.add_argument("--ema-bn-average", action="store_true",
                         help="also score each EMA with averaged batch-norm statistics")
     parser.add_argument("--grid", help="write the fixed-noise sample grid at each point to this "
                         "path ({steps} is replaced by the step count)")
     parser.add_argument("--grid-ema", default="", help="... from this EMA (e.g. ema0.999)")
-    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--n", type=at_least(1), default=5000)
     parser.add_argument("--out", default="benchmarks/digit_trials.jsonl")
     args = parser.parse_args(argv)
     minigan.set_num_threads(args.threads)

@@ -46,6 +46,7 @@ from minigan import backend, optim
 from minigan import functional as F
 from minigan.gan import models
 from minigan.kernels import reference
+from ._cli import at_least
 
 # pytorch/examples dcgan/main.py: Adam(lr=0.0002, betas=(0.5, 0.999))
 ADAM = dict(lr=2e-4, betas=(0.5, 0.999))
@@ -322,9 +323,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "numpy", "cpu"])
     parser.add_argument("--models", nargs="+", default=["dcgan64", "dcgan28"])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3, help="at least 1")
+    parser.add_argument("--batch", type=at_least(1), default=128)
+    parser.add_argument("--iterations", type=at_least(1), default=20)
+    parser.add_argument("--warmup", type=at_least(1), default=3, help="at least 1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-reference", action="store_true",
                         help="leave out the reference-kernels row")

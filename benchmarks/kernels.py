@@ -31,6 +31,7 @@ from typing import NamedTuple  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minigan import backend  # noqa: E402
+from ._cli import at_least  # noqa: E402
 
 
 class Layer(NamedTuple):
@@ -241,8 +242,8 @@ def _print_load_at_end() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--batch", type=at_least(1), nargs="+", default=[64, 128])
+    parser.add_argument("--repeats", type=at_least(1), default=7)
     parser.add_argument("--startup", action="store_true",
                         help="measure the cold and cached start-up of the cpu kernels only")
     parser.add_argument("--torch-in-process", action="store_true",

@@ -27,6 +27,7 @@ from minigan.gan import Trainer, recipe
 from minigan.io import save_points_plot
 
 from .paper_protocol import DEFAULT_CURVE, read_curve
+from ._cli import at_least
 
 # PacGAN (Lin et al. 2018, arXiv:1712.04086), Table 1: mean over 10 trials of modes
 # captured, percentage of high-quality samples and reverse KL, at 400 epochs.
@@ -144,7 +145,7 @@ def paper_table(curve: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    parser.add_argument("--seeds", type=at_least(1), default=3, help="how many seeds")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--recipes", nargs="*", default=DEFAULT_RECIPES)
@@ -153,7 +154,7 @@ def main() -> None:
     parser.add_argument("--label", default="", help="the row's name (default: the recipe)")
     parser.add_argument("--jsonl", type=Path, help="append one record per run to this file")
     parser.add_argument("--plots", type=Path, help="save each run's scored samples here")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--paper", action="store_true",
                         help="print the paper-protocol runs' table from --curve; train nothing")
     parser.add_argument("--curve", type=Path, default=DEFAULT_CURVE)

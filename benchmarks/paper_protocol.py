@@ -23,6 +23,7 @@ import minigan
 from minigan.gan import Trainer, recipe
 from minigan.gan.interrupt import TrainingInterrupted
 from minigan.gan.trainer import read_metrics
+from ._cli import at_least
 
 DEFAULT_CURVE = Path(__file__).resolve().parent / "paper_protocol.jsonl"
 
@@ -71,13 +72,13 @@ def train(recipe_name: str, pack: int, seed: int, steps: int, every: int, runs: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="pacgan-paper-grid25")
-    parser.add_argument("--pack", type=int, default=1)
+    parser.add_argument("--pack", type=at_least(1), default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--every", type=int, default=5_000)
+    parser.add_argument("--steps", type=at_least(1), default=100_000)
+    parser.add_argument("--every", type=at_least(1), default=5_000)
     parser.add_argument("--runs", type=Path, default=Path("runs/paper"))
     parser.add_argument("--curve", type=Path, default=DEFAULT_CURVE)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     args = parser.parse_args()
     minigan.set_num_threads(args.threads)
     try:

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from ._cli import at_least
+
 # Run in each child: the phases of a start, timed from the moment the parent started it
 # (passed in as a time.time() stamp, since the child's own clock starts after Python).
 _CHILD = r'''
@@ -82,12 +84,15 @@ def one_start(recipe: str, cache: str, threads: int | None) -> dict:
 
 
 def main() -> None:
+    from minigan.gan.recipes import RECIPES  # the names only: the children start afresh
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", nargs="+", default=["dcgan-mnist", "mlp-ring8"])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--recipes", nargs="+", default=["dcgan-mnist", "mlp-ring8"],
+                        choices=sorted(RECIPES), metavar="RECIPE")
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--list", action="store_true",
                         help="list each compiled function (cold starts) with its seconds")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=at_least(1), default=None,
                         help="NUMBA_NUM_THREADS for the children (default: Numba's)")
     args = parser.parse_args()
     results: dict[tuple[str, str], list[dict]] = {}

@@ -42,6 +42,7 @@ import minigan as mg  # noqa: E402
 import minigan.functional as F  # noqa: E402
 from minigan import nn, optim  # noqa: E402
 from minigan.gan import models  # noqa: E402
+from ._cli import at_least  # noqa: E402
 
 ADAM = dict(lr=2e-4, betas=(0.5, 0.999))  # DCGAN (Radford et al. 2016, section 4)
 
@@ -402,12 +403,14 @@ def _print_load_at_end() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--devices", nargs="+", default=["numpy", "cpu"], choices=["numpy", "cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--devices", nargs="+", default=["numpy", "cpu"],
+                        choices=["numpy", "cpu", "cuda"],
+                        help="minigan's devices (PyTorch runs beside them when installed)")
+    parser.add_argument("--repeats", type=at_least(1), default=9)
     parser.add_argument("--blocks", action="store_true",
                         help="time each implementation in a block of its own instead of "
                              "round-robin (no cross-talk between thread pools)")
-    parser.add_argument("--per-turn", type=int, default=3,
+    parser.add_argument("--per-turn", type=at_least(1), default=3,
                         help="iterations timed back to back in each round-robin turn "
                              "(after one untimed iteration that wakes the threads)")
     parser.add_argument("--torch-in-process", action="store_true",
@@ -420,8 +423,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="time every matrix product of this model's cpu iterations, by "
                              "shape, instead of timing the iterations")
     parser.add_argument("--device", default="cpu", help="the device to profile (or torch)")
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--iterations", type=at_least(1), default=10)
+    parser.add_argument("--top", type=at_least(1), default=25)
     args = parser.parse_args(argv)
     common.pin_threads()
     if args.profile:

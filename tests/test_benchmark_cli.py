@@ -1,0 +1,37 @@
+"""The benchmark scripts refuse a bad count or name by the option's name (argparse's exit
+status 2 and a one-line message), instead of a traceback or a table of nan later."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._cli import at_least
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_at_least_parses_and_refuses():
+    parse = at_least(1)
+    assert parse("3") == 3
+    for bad, why in (("0", ">= 1, got 0"), ("-2", ">= 1, got -2"), ("two", "an integer")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            parse(bad)
+    assert at_least(0)("0") == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["benchmarks.train_step", "--repeats", "0"], "argument --repeats: expected an integer >= 1"),
+    (["benchmarks.train_step", "--devices", "torch"], "argument --devices: invalid choice"),
+    (["benchmarks.ab", ".", ".", "--processes", "0"], "argument --processes"),
+    (["benchmarks.startup", "--recipes", "nope"], "argument --recipes: invalid choice: 'nope'"),
+])
+def test_benchmark_scripts_refuse_bad_options(args, message):
+    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
