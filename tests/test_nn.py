@@ -2,6 +2,7 @@
 errors, train/eval behaviour, shape errors, init distributions, and finite-difference
 gradient checks (float64) of every layer's forward."""
 
+import importlib
 import math
 
 import numpy as np
@@ -647,3 +648,46 @@ def test_sequential_fuses_batch_norm_and_activation(device):
     assert len(_graph_nodes(net(x))) == 4  # conv, bn+relu, conv, bn+leaky relu
     for fused, plain in zip(*values):
         np.testing.assert_allclose(fused, plain, rtol=1e-10, atol=1e-12)
+
+
+def test_mlp_hidden_layers_on_the_fused_cpu_loops_match_the_numpy_device(monkeypatch):
+    """A GAN-sized MLP in float32 on the cpu device, its 64-wide hidden layers on the fused
+    loops in two blocks of rows (kernels/cpu/linear.py), against the numpy device: the
+    loss and every parameter's gradient. Each value is a few products of 2-64 terms deep,
+    so float32 rounding (u = 6e-8) moves it by ~1e-5 of the largest entry; a wrong block,
+    partial sum or bias would move it by O(1)."""
+    numba = pytest.importorskip("numba")
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    calls = []
+
+    def counted(pair):
+        def wrap(compiled):
+            def run(*args):
+                calls.append(compiled)
+                return compiled(*args)
+            return run
+        return tuple(wrap(c) for c in pair)
+
+    monkeypatch.setattr(linear, "_LINEAR_ACT_BLOCKS", counted(linear._LINEAR_ACT_BLOCKS))
+    monkeypatch.setattr(linear, "_LINEAR_GRADS_BLOCKS", counted(linear._LINEAR_GRADS_BLOCKS))
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    results = {}
+    try:
+        for device in ("numpy", "cpu"):
+            gen = mg.manual_seed(11)
+            net = nn.Sequential(
+                nn.Linear(2, 64, generator=gen), nn.LeakyReLU(0.2),
+                nn.Linear(64, 64, generator=gen), nn.LeakyReLU(0.2),
+                nn.Linear(64, 64, generator=gen), nn.ReLU(), nn.Linear(64, 1, generator=gen),
+            ).to(device)
+            x = mg.tensor(random_array(12, (128, 2), np.float32), device=device)
+            loss = (net(x) ** 2).mean()
+            loss.backward()
+            results[device] = [loss.numpy()] + [p.grad.numpy() for p in net.parameters()]
+    finally:
+        numba.set_num_threads(before)
+    assert len(calls) == 4  # two hidden layers, forward and backward
+    for got, want in zip(results["cpu"], results["numpy"]):
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * scale)
