@@ -823,6 +823,7 @@ def linear_blocks(split: bool):
     numba = pytest.importorskip("numba")
     before = numba.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear, "FUSED_LINEAR", True)
         patch.setattr(linear, "FUSED_MIN_WIDTH", 1)
         if split:
             patch.setattr(linear, "OWN_THREADS_MIN_MACS", 1)
@@ -889,6 +890,9 @@ def test_linear_grads_match_reference(rows, ins, outs, kind, seed, dtype, x_layo
 def test_linear_kernels_without_openblas_or_rows_use_the_separate_kernels(monkeypatch):
     """No OpenBLAS entry points (NumPy on MKL or Accelerate), or a layer with no rows: the
     layer goes through the separate kernels, with the same results."""
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    monkeypatch.setattr(linear, "FUSED_LINEAR", True)
+    monkeypatch.setattr(linear, "FUSED_MIN_WIDTH", 1)
     rng = np.random.default_rng(4)
     x, w, b = rng.standard_normal((9, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
     g, y = rng.standard_normal((9, 3)), np.tanh(rng.standard_normal((9, 3)))
@@ -898,7 +902,7 @@ def test_linear_kernels_without_openblas_or_rows_use_the_separate_kernels(monkey
                                atol=1e-13)
     for mine, theirs in zip(cpu.linear_grads(g, y, x, w, "tanh", 0, True, True), fused[1]):
         np.testing.assert_allclose(mine, theirs, rtol=1e-13, atol=1e-13)
-    monkeypatch.undo()
+    monkeypatch.undo()  # OpenBLAS back; layers without rows take the separate kernels
     w = w.astype(np.float32)
     empty = cpu.linear_act(np.zeros((0, 4), np.float32), w, None, "tanh")
     assert empty.shape == (0, 3)
@@ -907,6 +911,7 @@ def test_linear_kernels_without_openblas_or_rows_use_the_separate_kernels(monkey
                                   True, True)
     assert gx.shape == (0, 4) and gw.shape == (3, 4) and gb.shape == (3,)
     assert np.all(gw == 0) and np.all(gb == 0)
+
 
 # ----------------------------------------------------------------------------- maxout
 

@@ -668,6 +668,7 @@ def test_mlp_hidden_layers_on_the_fused_cpu_loops_match_the_numpy_device(monkeyp
             return run
         return tuple(wrap(c) for c in pair)
 
+    monkeypatch.setattr(linear, "FUSED_LINEAR", True)  # off by default for now
     monkeypatch.setattr(linear, "_LINEAR_ACT_BLOCKS", counted(linear._LINEAR_ACT_BLOCKS))
     monkeypatch.setattr(linear, "_LINEAR_GRADS_BLOCKS", counted(linear._LINEAR_GRADS_BLOCKS))
     before = numba.get_num_threads()

@@ -57,9 +57,17 @@ MIN_ROWS_PER_PART = 32
 FUSED_MIN_WIDTH = 16
 FUSED_MAX_MACS = 1 << 26
 
+# Off for now: with the fused loops on, `python -m benchmarks.mode_coverage --recipes
+# mlp-grid25 --first-seed 3 --seeds 1 --threads 2` ended at 22 modes where the separate
+# kernels, and other ways of starting the same run, end at 25 (benchmarks/RESULTS.md),
+# and the cause is not yet found; a seed must give the same run whatever the speed-ups.
+# The loops are tested against the reference either way (tests force them on).
+FUSED_LINEAR = False
+
 
 def _fused(rows: int, ins: int, outs: int) -> bool:
-    return min(ins, outs) >= FUSED_MIN_WIDTH and rows > 0 and rows * ins * outs <= FUSED_MAX_MACS
+    return (FUSED_LINEAR and min(ins, outs) >= FUSED_MIN_WIDTH and rows > 0
+            and rows * ins * outs <= FUSED_MAX_MACS)
 
 
 # The elementwise parts of a block, called from both copies (serial, parallel) of the loops.
