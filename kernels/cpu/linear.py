@@ -25,6 +25,7 @@ from .activation import (
     _act_grad,
     _kind_code,
     activation,
+    activation_grad,
     activation_grad_bias,
     bias_activation,
 )
@@ -40,6 +41,7 @@ from .blas import (
     _swap_threads,
     matmul,
 )
+from ..reference.linalg import compose_linear_act, compose_linear_grads
 from ._util import block_of, serial_and_parallel
 
 __all__ = ["linear_act", "linear_grads"]
@@ -172,7 +174,8 @@ def linear_act(x, w, bias, kind: str, slope: float = 0.0):
     if (fn is None or x.ndim != 2 or w.ndim != 2 or w.dtype != dtype or w.shape[1] != x.shape[1]
             or (bias is not None and (bias.dtype != dtype or bias.shape != (w.shape[0],)))
             or not _fused(x.shape[0], x.shape[1], w.shape[0])):
-        return _composed_act(x, w, bias, kind, slope)
+        return compose_linear_act(x, w, bias, kind, slope, matmul, bias_activation,
+                                  activation)
     rows, ins = x.shape
     outs = w.shape[0]
     parts = _parts(rows, rows * outs * ins)
@@ -190,26 +193,8 @@ def linear_act(x, w, bias, kind: str, slope: float = 0.0):
     return y
 
 
-def _composed_act(x, w, bias, kind, slope):
-    """linear_act from the separate kernels (other dtypes, or no OpenBLAS found)."""
-    z = matmul(x, w.T)
-    if bias is not None:
-        return bias_activation(z, bias, kind, slope)
-    return z if kind == "none" else activation(z, kind, slope)
-
-
-def _composed(g, y, x, w, kind, slope, need_input, need_weight):
-    """linear_grads from the separate kernels (the layers _fused leaves out, other dtypes,
-    or no OpenBLAS found); kind "none" needs no pass over g but its sums."""
-    if kind == "none":
-        gz, gb = g, g.sum(axis=0)
-    else:
-        gz, gb = activation_grad_bias(g, y, kind, slope)
-    return (matmul(gz, w) if need_input else None,
-            matmul(gz.T, x) if need_weight else None, gb)
-
-
-def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_weight: bool):
+def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_weight: bool,
+                 need_bias: bool = True):
     """(gx, gw, gb) of y = act(x @ w.T + b) from g = dL/dy: kernels/reference/linalg.py."""
     code = _kind_code(kind, "linear_grads")
     dtype = g.dtype
@@ -218,7 +203,9 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
             or g.shape != y.shape or x.shape[0] != g.shape[0]
             or w.shape != (g.shape[1], x.shape[1])
             or not _fused(x.shape[0], x.shape[1], g.shape[1])):
-        return _composed(g, y, x, w, kind, slope, need_input, need_weight)
+        # the layers _fused leaves out, other dtypes, or no OpenBLAS found
+        return compose_linear_grads(g, y, x, w, kind, slope, need_input, need_weight,
+                                    need_bias, matmul, activation_grad, activation_grad_bias)
     rows, outs = g.shape
     ins = x.shape[1]
     g = np.ascontiguousarray(g)
@@ -241,5 +228,7 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
     gw = None
     if need_weight:
         gw = partials[0] if parts == 1 else partials.sum(axis=0)
-    gb = (sums[0] if parts == 1 else sums.sum(axis=0)).astype(dtype)
+    gb = None
+    if need_bias:
+        gb = (sums[0] if parts == 1 else sums.sum(axis=0)).astype(dtype)
     return gx, gw, gb

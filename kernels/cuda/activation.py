@@ -17,6 +17,7 @@ from numba import cuda
 
 from ..reference._util import array_module
 from ..reference.activation import ACTIVATION_KINDS
+from ..reference.linalg import compose_linear_act, compose_linear_grads, matmul
 from ._launch import elementwise_grid, launch
 
 __all__ = [
@@ -134,17 +135,16 @@ def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
     return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
 
 
-def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_weight: bool):
+
+def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_weight: bool,
+                 need_bias: bool = True):
     """(gx, gw, gb) of y = act(x @ w.T + b): this device's activation gradient, then the
     two products on cuBLAS (kernels/reference/linalg.py has the definition)."""
-    gz, gb = activation_grad_bias(g, y, kind, slope)
-    return (gz @ w if need_input else None, gz.T @ x if need_weight else None, gb)
+    return compose_linear_grads(g, y, x, w, kind, slope, need_input, need_weight, need_bias,
+                                matmul, activation_grad, activation_grad_bias)
 
 
 def linear_act(x, w, bias, kind: str, slope: float = 0.0):
     """act(x @ w.T + bias), bias (out,) or None: the product on cuBLAS, then this device's
     fused bias + activation (kernels/reference/linalg.py has the definition)."""
-    z = x @ w.T
-    if bias is not None:
-        return bias_activation(z, bias, kind, slope)
-    return z if kind == "none" else activation(z, kind, slope)
+    return compose_linear_act(x, w, bias, kind, slope, matmul, bias_activation, activation)

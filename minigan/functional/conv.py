@@ -121,8 +121,9 @@ class Linear(Function):
         x, w = self.inputs[:2]
         need = self.needs_input_grad
         gx, gw, gbias = self.K.linear_grads(g.array, self.output.array, x.array, w.array,
-                                            self.kind, self.slope, need[0], need[1])
-        arrays = [gx, gw] + ([gbias if need[2] else None] if len(need) == 3 else [])
+                                            self.kind, self.slope, need[0], need[1],
+                                            len(need) == 3 and need[2])
+        arrays = [gx, gw] + ([gbias] if len(need) == 3 else [])
         return tuple(None if a is None else Tensor._wrap(a, self.backend) for a in arrays)
 
 
