@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from ._cli import at_least
+from minigan.cli import at_least
 
 # Run in each child: import minigan and minigan.kernels from the checkout given, not from
 # wherever minigan is installed (an editable install maps minigan.kernels to its own

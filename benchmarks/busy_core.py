@@ -23,7 +23,7 @@ import signal
 import statistics
 import subprocess
 import sys
-from ._cli import at_least
+from minigan.cli import at_least
 
 CONFIGS: dict[str, tuple[dict[str, str], list[str]]] = {
     "default": ({}, []),

@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import minigan  # noqa: E402
 from minigan import distributed  # noqa: E402
 from minigan.gan import Trainer, recipe  # noqa: E402
-from ._cli import at_least  # noqa: E402
+from minigan.cli import at_least  # noqa: E402
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import minigan
 from minigan.gan import Trainer, recipe
 from minigan.gan.ema import GeneratorEMA
 from minigan.io.images import picture_format
-from ._cli import at_least
+from minigan.cli import at_least
 
 
 def _value(text: str):

@@ -46,7 +46,7 @@ from minigan import backend, optim
 from minigan import functional as F
 from minigan.gan import models
 from minigan.kernels import reference
-from ._cli import at_least
+from minigan.cli import at_least
 
 # pytorch/examples dcgan/main.py: Adam(lr=0.0002, betas=(0.5, 0.999))
 ADAM = dict(lr=2e-4, betas=(0.5, 0.999))

@@ -31,7 +31,7 @@ from typing import NamedTuple  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minigan import backend  # noqa: E402
-from ._cli import at_least  # noqa: E402
+from minigan.cli import at_least  # noqa: E402
 
 
 class Layer(NamedTuple):

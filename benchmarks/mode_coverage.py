@@ -27,7 +27,7 @@ from minigan.gan import Trainer, recipe
 from minigan.io import save_points_plot
 
 from .paper_protocol import DEFAULT_CURVE, read_curve
-from ._cli import at_least
+from minigan.cli import at_least
 
 # PacGAN (Lin et al. 2018, arXiv:1712.04086), Table 1: mean over 10 trials of modes
 # captured, percentage of high-quality samples and reverse KL, at 400 epochs.

@@ -23,7 +23,7 @@ import minigan
 from minigan.gan import Trainer, recipe
 from minigan.gan.interrupt import TrainingInterrupted
 from minigan.gan.trainer import read_metrics
-from ._cli import at_least
+from minigan.cli import at_least
 
 DEFAULT_CURVE = Path(__file__).resolve().parent / "paper_protocol.jsonl"
 

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from ._cli import at_least
+from minigan.cli import at_least
 
 # Run in each child: the phases of a start, timed from the moment the parent started it
 # (passed in as a time.time() stamp, since the child's own clock starts after Python).

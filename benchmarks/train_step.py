@@ -42,7 +42,7 @@ import minigan as mg  # noqa: E402
 import minigan.functional as F  # noqa: E402
 from minigan import nn, optim  # noqa: E402
 from minigan.gan import models  # noqa: E402
-from ._cli import at_least  # noqa: E402
+from minigan.cli import at_least  # noqa: E402
 
 ADAM = dict(lr=2e-4, betas=(0.5, 0.999))  # DCGAN (Radford et al. 2016, section 4)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._cli import at_least
+from minigan.cli import at_least
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,14 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_at_least_parses_and_refuses():
     parse = at_least(1)
     assert parse("3") == 3
-    for bad, why in (("0", ">= 1, got 0"), ("-2", ">= 1, got -2"), ("two", "an integer")):
+    for bad, why in (("0", "positive whole number, got '0'"),
+                     ("-2", "positive whole number, got '-2'"),
+                     ("two", "positive whole number, got 'two'")):
         with pytest.raises(argparse.ArgumentTypeError, match=why):
             parse(bad)
     assert at_least(0)("0") == 0
+    with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 0, got '-1'"):
+        at_least(0)("-1")
 
 
 @pytest.mark.parametrize("args, message", [
-    (["benchmarks.train_step", "--repeats", "0"], "argument --repeats: expected an integer >= 1"),
+    (["benchmarks.train_step", "--repeats", "0"],
+     "argument --repeats: expected a positive whole number"),
     (["benchmarks.train_step", "--devices", "torch"], "argument --devices: invalid choice"),
     (["benchmarks.ab", ".", ".", "--processes", "0"], "argument --processes"),
     (["benchmarks.startup", "--recipes", "nope"], "argument --recipes: invalid choice: 'nope'"),
