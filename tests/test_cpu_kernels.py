@@ -808,27 +808,31 @@ def test_gemm_from_several_python_threads():
 
 # ----------------------------------------------------------------------------- linear layers
 # kernels/cpu/linear.py: a linear layer's forward (product, bias, activation) and backward
-# (activation gradient, bias sums, both products) per block of rows, one block per thread.
+# (activation gradient, bias sums, input gradient) per block of rows, one block per thread.
 # Bounds as for the products below and the activations above: a K-term dot product is
 # within K u (|a| @ |b|) of the exact value (Higham eq. 3.5), the bias add rounds once
-# more, and the activations are 1-Lipschitz (sigmoid 1/4) with 16 ulps of their own; the
-# weight gradient sums N rows, split in per-thread partials whose sum rounds once more.
+# more, and the activations are 1-Lipschitz (sigmoid 1/4) with 16 ulps of their own.
+# Beyond the bounds, the fused loops must give the separate kernels' results bit for bit.
 
 
 @contextlib.contextmanager
-def linear_blocks(split: bool):
-    """Every linear layer, however narrow, takes the fused loops; with split, in two blocks
-    of rows on two threads (when the shape has rows for two)."""
+def linear_blocks(split: bool, fused: bool = True):
+    """Every linear layer, however small, takes the fused loops (or, fused=False, the
+    separate kernels under the same thresholds); with split, in blocks of rows on two
+    threads. The thresholds are lowered for the products and row loops alike, so both
+    routes cut the rows the same way, as they do at the real thresholds."""
     linear = importlib.import_module("minigan.kernels.cpu.linear")
+    blas = importlib.import_module("minigan.kernels.cpu.blas")
+    util = importlib.import_module("minigan.kernels.cpu._util")
     numba = pytest.importorskip("numba")
     before = numba.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(linear, "FUSED_LINEAR", True)
+        patch.setattr(linear, "FUSED_LINEAR", fused)
         patch.setattr(linear, "FUSED_MIN_WIDTH", 1)
-        if split:
-            patch.setattr(linear, "OWN_THREADS_MIN_MACS", 1)
-            patch.setattr(linear, "MIN_ROWS_PER_PART", 1)
-            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        patch.setattr(blas, "OWN_THREADS_MIN_MACS", 1)
+        patch.setattr(blas, "MIN_MACS_PER_PART", 1)
+        patch.setattr(util, "ROWS_PARALLEL_MIN_ELEMENTS", 1)
+        numba.set_num_threads(min(2 if split else 1, numba.config.NUMBA_NUM_THREADS))
         try:
             yield
         finally:
@@ -885,6 +889,87 @@ def test_linear_grads_match_reference(rows, ins, outs, kind, seed, dtype, x_layo
             + gz_error.T @ np.abs(wide[2])
         assert gw.dtype == dtype and gw.shape == (outs, ins)
         assert_within(gw, want_gw, bound, f"linear_grads {kind} gw")
+
+
+def _linear_layer_both_ways(x, w, bias, g, kind, needs, split):
+    """(forward, backward) of one layer through the fused loops and through the separate
+    kernels, and how many times the fused loops ran."""
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    calls = []
+
+    def counted(pair):
+        return tuple(lambda *args, c=c: calls.append(c) or c(*args) for c in pair)
+
+    results = []
+    for fused in (True, False):
+        with linear_blocks(split, fused), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(linear, "_LINEAR_ACT_BLOCKS", counted(linear._LINEAR_ACT_BLOCKS))
+            patch.setattr(linear, "_LINEAR_GRADS_BLOCKS",
+                          counted(linear._LINEAR_GRADS_BLOCKS))
+            y = cpu.linear_act(x, w, bias, kind, 0.2)
+            results.append((y, cpu.linear_grads(g, y, x, w, kind, 0.2, *needs)))
+    return results, len(calls)
+
+
+@given(st.integers(12, 40), st.integers(2, 12), st.integers(2, 12),
+       st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid"]), seeds(), DTYPES,
+       _OPERAND_LAYOUTS, st.sampled_from([(True, True), (True, False), (False, True)]),
+       st.booleans())
+def test_linear_kernels_give_the_separate_kernels_bits(rows, ins, outs, kind, seed, dtype,
+                                                      w_layout, needs, split):
+    """The fused loops add the same terms in the same order as activation_grad_bias and
+    gemm do, so a run is the same run with them or without (no tolerance: an extra
+    partial sum or another cut of the rows changes the last bits)."""
+    x = random_array(seed, (rows, ins), dtype)
+    w = _operand_in(random_array(seed + 1, (outs, ins), dtype), w_layout)
+    bias = random_array(seed + 2, (outs,), dtype)
+    g = random_array(seed + 3, (rows, outs), dtype)
+    (fused, separate), calls = _linear_layer_both_ways(x, w, bias, g, kind, needs, split)
+    # the forward took the fused loop (rows >= outputs: gemm cuts rows); the backward too
+    # where gemm cuts gz @ w by rows as well (rows >= inputs)
+    assert calls == 1 + (rows >= ins or not needs[0])
+    np.testing.assert_array_equal(fused[0], separate[0])
+    for mine, theirs in zip(fused[1], separate[1]):
+        assert (mine is None) == (theirs is None)
+        if mine is not None:
+            assert mine.dtype == theirs.dtype
+            np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("rows, width", [(512, 128), (520, 128), (512, 256), (300, 100), (64, 64)])
+def test_linear_kernels_at_their_real_thresholds_give_the_separate_kernels_bits(rows, width):
+    """As above for MLP-sized layers at the library's own thresholds on two threads, where
+    OpenBLAS's sums for a row depend on the size of the call (its small-matrix kernels):
+    300 x 100 x 100 once differed in gx when the fused loop cut its rows otherwise than
+    gemm."""
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        results = []
+        calls = []
+        for fused in (True, False):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(linear, "FUSED_LINEAR", fused)
+                for name in ("_LINEAR_ACT_BLOCKS", "_LINEAR_GRADS_BLOCKS"):
+                    pair = getattr(linear, name)
+                    patch.setattr(linear, name, tuple(
+                        lambda *args, c=c: calls.append(c) or c(*args) for c in pair))
+                x = random_array(1, (rows, width), np.float32)
+                w = random_array(2, (width, width), np.float32, scale=0.1)
+                bias = random_array(3, (width,), np.float32)
+                y = cpu.linear_act(x, w, bias, "leaky_relu", 0.2)
+                g = random_array(4, (rows, width), np.float32)
+                results.append([y, *cpu.linear_grads(g, y, x, w, "leaky_relu", 0.2, True,
+                                                     True)])
+    finally:
+        numba.set_num_threads(before)
+    # forward and backward fused for MLP-2D's layers; smaller ones' gradient rows are not
+    # cut into blocks (activation_grad_bias), so their backward is fused only on one thread
+    assert len(calls) == 2 if rows >= 512 else len(calls) >= 1
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_linear_kernels_without_openblas_or_rows_use_the_separate_kernels(monkeypatch):

@@ -652,10 +652,12 @@ def test_sequential_fuses_batch_norm_and_activation(device):
 
 def test_mlp_hidden_layers_on_the_fused_cpu_loops_match_the_numpy_device(monkeypatch):
     """A GAN-sized MLP in float32 on the cpu device, its 64-wide hidden layers on the fused
-    loops in two blocks of rows (kernels/cpu/linear.py), against the numpy device: the
-    loss and every parameter's gradient. Each value is a few products of 2-64 terms deep,
-    so float32 rounding (u = 6e-8) moves it by ~1e-5 of the largest entry; a wrong block,
-    partial sum or bias would move it by O(1)."""
+    loops in two blocks of rows (kernels/cpu/linear.py): the loss and every parameter's
+    gradient against the numpy device, and bit for bit against the same net on the
+    separate cpu kernels (a run must be the same run with or without the fused loops).
+    Each value is a few products of 2-128 terms deep, so float32 rounding (u = 6e-8)
+    moves it by ~1e-5 of the largest entry; a wrong block, partial sum or bias would move
+    it by O(1)."""
     numba = pytest.importorskip("numba")
     linear = importlib.import_module("minigan.kernels.cpu.linear")
     calls = []
@@ -668,14 +670,17 @@ def test_mlp_hidden_layers_on_the_fused_cpu_loops_match_the_numpy_device(monkeyp
             return run
         return tuple(wrap(c) for c in pair)
 
-    monkeypatch.setattr(linear, "FUSED_LINEAR", True)  # off by default for now
     monkeypatch.setattr(linear, "_LINEAR_ACT_BLOCKS", counted(linear._LINEAR_ACT_BLOCKS))
     monkeypatch.setattr(linear, "_LINEAR_GRADS_BLOCKS", counted(linear._LINEAR_GRADS_BLOCKS))
+    # 128 x 64 gradient rows in two blocks, as 512-row batches are at the real threshold
+    monkeypatch.setattr(importlib.import_module("minigan.kernels.cpu._util"),
+                        "ROWS_PARALLEL_MIN_ELEMENTS", 1)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     results = {}
     try:
-        for device in ("numpy", "cpu"):
+        for device, fused in (("numpy", False), ("cpu", True), ("cpu", False)):
+            monkeypatch.setattr(linear, "FUSED_LINEAR", fused)
             gen = mg.manual_seed(11)
             net = nn.Sequential(
                 nn.Linear(2, 64, generator=gen), nn.LeakyReLU(0.2),
@@ -685,10 +690,12 @@ def test_mlp_hidden_layers_on_the_fused_cpu_loops_match_the_numpy_device(monkeyp
             x = mg.tensor(random_array(12, (128, 2), np.float32), device=device)
             loss = (net(x) ** 2).mean()
             loss.backward()
-            results[device] = [loss.numpy()] + [p.grad.numpy() for p in net.parameters()]
+            results[device, fused] = [loss.numpy()] + [p.grad.numpy() for p in net.parameters()]
     finally:
         numba.set_num_threads(before)
-    assert len(calls) == 4  # two hidden layers, forward and backward
-    for got, want in zip(results["cpu"], results["numpy"]):
+    assert len(calls) == 4  # two hidden layers, forward and backward, once (fused on)
+    for got, want in zip(results["cpu", True], results["numpy", False]):
         scale = float(np.abs(want).max())
         np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * scale)
+    for got, want in zip(results["cpu", True], results["cpu", False]):
+        np.testing.assert_array_equal(got, want)

@@ -204,6 +204,23 @@ def _operand(x):
     return x, _NO_TRANS, max(1, cols)
 
 
+def _gemm_parts(m: int, n: int, k: int) -> int:
+    """How many blocks (threads) gemm cuts a product of m * n * k multiply-adds into, from
+    OWN_THREADS_MIN_MACS up (below it, one np.matmul call); blocks of rows of the result
+    when m >= n, else of columns."""
+    return max(1, min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART))
+
+
+def gemm_row_blocks(m: int, n: int, k: int) -> int:
+    """The blocks of rows gemm cuts an (m, k) @ (k, n) product into, or 0 when it takes
+    another route (np.matmul for a small product, blocks of columns for a wide one).
+    OpenBLAS's sums for one row depend on the size of the call (its small-matrix kernels),
+    so code that must give gemm's bits calls it on the same blocks (linear.py)."""
+    if m * n * k < OWN_THREADS_MIN_MACS or k == 1 or m < n:
+        return 0
+    return _gemm_parts(m, n, k)
+
+
 def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     """out = a @ b (out += a @ b with accumulate) for 2-D arrays of any strides, split
     across Numba's threads when it is large enough; `out`, when given, must have unit
@@ -238,7 +255,7 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     a, trans_a, lda = _operand(a)
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
-    threads = min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART)
+    threads = _gemm_parts(m, n, k)
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses
         _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a.ctypes.data,

@@ -1,21 +1,25 @@
 """A linear layer in one parallel region each way: forward, the product and the bias +
-activation; backward, the activation gradient, bias gradient, input gradient and weight
-gradient.
+activation; backward, the activation gradient, its column sums (the bias gradient) and the
+input gradient.
 
-Done as three kernels (activation_grad_bias, then two products), each starts its own
+Done as separate kernels (activation_grad_bias, then the products), each starts its own
 parallel region, and TBB hands a region's blocks to whichever thread is free: a thread
 then often reads rows the other core just wrote. MLP-2D's 512 x 128 gradient rows took
 their activation-gradient pass in 75-147 us inside a training step against 30 us alone.
 Here each thread takes one block of rows and keeps it: it writes gz = act'(g) for its
-rows (and their column sums), multiplies those rows by w for its rows of gx, and
-multiplies their transpose by its rows of x for a partial weight gradient; the partials
-are added at the end (one (out, in) sum per extra thread). The block's gz never leaves
-its core's cache. Products run through OpenBLAS single-threaded, as in blas.py.
+rows (and their column sums), then multiplies those rows by w for its rows of gx, so the
+block's gz is still in its core's cache. The weight gradient gz^T @ x sums over every row
+and runs afterwards as the separate kernels run it (blas.gemm).
+
+Every value is computed by the same operations in the same order as the separate kernels
+compute it, so the results are the same to the last bit (tests/test_cpu_kernels.py): the
+same OpenBLAS calls for each row of a product, the same per-block float64 column sums. A
+run is then the same run with or without these loops. Products run through OpenBLAS
+single-threaded, as in blas.py.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -35,40 +39,32 @@ from .blas import (
     _ONE,
     _ONE_AT_A_TIME,
     _TRANS,
-    OWN_THREADS_MIN_MACS,
     _cblas_gemm,
     _operand,
     _swap_threads,
+    gemm_row_blocks,
     matmul,
 )
 from ..reference.linalg import compose_linear_act, compose_linear_grads
-from ._util import block_of, serial_and_parallel
+from ._util import PARALLEL_MIN_ELEMENTS, block_of, row_blocks, serial_and_parallel
 
 __all__ = ["linear_act", "linear_grads"]
 
-# Fewer rows than this per thread and the layer stays on one thread.
-MIN_ROWS_PER_PART = 32
-
 # Which layers take the fused loops: the hidden layers of an MLP, both widths at least
-# FUSED_MIN_WIDTH and products of at most FUSED_MAX_MACS multiply-adds. Others take the
-# separate kernels: a larger product dwarfs the elementwise pass and the start of a
-# parallel region (512 x 512 x 512 ran at parity, alone), and a layer with 1-15 inputs
+# FUSED_MIN_WIDTH and products of at most FUSED_MAX_MACS multiply-adds, cut into blocks of
+# rows as blas.gemm cuts them (then each row's sums are the same OpenBLAS call's). Others
+# take the separate kernels: a larger product dwarfs the elementwise pass and the start of
+# a parallel region (512 x 512 x 512 ran at parity, alone), and a layer with 1-15 inputs
 # or outputs (an MLP's first or last, a critic's read-out) has one product too thin to
 # gain from the gradient rows staying in cache. The convolutional recipes' linear layers
 # are all of those kinds, so their cold start compiles none of these loops (~1-2 s each).
 FUSED_MIN_WIDTH = 16
 FUSED_MAX_MACS = 1 << 26
-
-# Off for now: with the fused loops on, `python -m benchmarks.mode_coverage --recipes
-# mlp-grid25 --first-seed 3 --seeds 1 --threads 2` ended at 22 modes where the separate
-# kernels, and other ways of starting the same run, end at 25 (benchmarks/RESULTS.md),
-# and the cause is not yet found; a seed must give the same run whatever the speed-ups.
-# The loops are tested against the reference either way (tests force them on).
-FUSED_LINEAR = False
+FUSED_LINEAR = True  # False: every layer takes the separate kernels (the same results)
 
 
 def _fused(rows: int, ins: int, outs: int) -> bool:
-    return (FUSED_LINEAR and min(ins, outs) >= FUSED_MIN_WIDTH and rows > 0
+    return (FUSED_LINEAR and min(ins, outs) >= FUSED_MIN_WIDTH
             and rows * ins * outs <= FUSED_MAX_MACS)
 
 
@@ -86,14 +82,9 @@ def _bias_act_rows(y, start, stop, bias, kind, slope, one):
 @njit(cache=True, error_model="numpy")
 def _act_grad_rows(g, y, start, stop, kind, slope, one, gz, sums):
     """gz[r] = act'(g[r], y[r]) for rows start..stop-1 and the column sums of gz into sums
-    (gz is g itself for kind "none": sums only)."""
+    (float64), in activation.py's _activation_grad_rows order."""
     for c in range(g.shape[1]):
         sums[c] = 0.0
-    if kind == _NONE:
-        for r in range(start, stop):
-            for c in range(g.shape[1]):
-                sums[c] += g[r, c]
-        return
     for r in range(start, stop):
         for c in range(g.shape[1]):
             value = _act_grad(g[r, c], y[r, c], kind, slope, one)
@@ -127,43 +118,25 @@ _LINEAR_ACT_BLOCKS = serial_and_parallel(_linear_act_blocks)
 
 
 def _linear_grads_blocks(fn, get_threads, set_threads, g, y, kind, slope, one, gz, sums,
-                         w, trans_w, ldw, x, trans_x, ldx, gx, partials, need_input,
-                         need_weight, blasint_like):
+                         w, trans_w, ldw, ins, gx, need_input, blasint_like):
     """Block p of g's rows, on one thread: gz = act'(g, y) and its column sums into
-    sums[p] (float64); gx[rows] = gz[rows] @ w; partials[p] = gz[rows].T @ x[rows]. w, x,
-    gx are addresses with CBLAS transpose flags and leading dimensions (see blas.py);
-    with kind "none" gz is g itself and only the sums are written."""
+    sums[p] (float64), then gx[rows] = gz[rows] @ w. w and gx are addresses, w with a CBLAS
+    transpose flag and leading dimension (see blas.py)."""
     rows, outs = g.shape
-    ins = partials.shape[2]
-    parts = partials.shape[0]
+    parts = sums.shape[0]
     item = g.itemsize
-    gz_address = g.ctypes.data if kind == _NONE else gz.ctypes.data
     previous = _swap_threads(get_threads, set_threads, 1)
     for p in prange(parts):
         start, stop = block_of(rows, p, parts)
         _act_grad_rows(g, y, start, stop, kind, slope, one, gz, sums[p])
-        if stop == start:
-            partials[p] = 0
-            continue
-        gz_rows = gz_address + start * outs * item
-        if need_input:
-            _cblas_gemm(fn, _NO_TRANS, trans_w, stop - start, ins, outs, one, gz_rows, outs,
-                        w, ldw, one - one, gx + start * ins * item, ins, blasint_like)
-        if need_weight:
-            x_rows = x + start * (ldx * item if trans_x == _NO_TRANS else item)
-            _cblas_gemm(fn, _TRANS, trans_x, outs, ins, stop - start, one, gz_rows, outs,
-                        x_rows, ldx, one - one, partials[p].ctypes.data, ins, blasint_like)
+        if need_input and stop > start:
+            _cblas_gemm(fn, _NO_TRANS, trans_w, stop - start, ins, outs, one,
+                        gz.ctypes.data + start * outs * item, outs, w, ldw, one - one,
+                        gx + start * ins * item, ins, blasint_like)
     _swap_threads(get_threads, set_threads, previous)
 
 
 _LINEAR_GRADS_BLOCKS = serial_and_parallel(_linear_grads_blocks)
-
-
-def _parts(rows: int, macs: int) -> int:
-    """Blocks of rows (threads) for a layer of `macs` multiply-adds per product."""
-    if macs < OWN_THREADS_MIN_MACS:
-        return 1
-    return max(1, min(numba.get_num_threads(), rows // MIN_ROWS_PER_PART))
 
 
 def linear_act(x, w, bias, kind: str, slope: float = 0.0):
@@ -171,14 +144,16 @@ def linear_act(x, w, bias, kind: str, slope: float = 0.0):
     code = _kind_code(kind, "linear_act")
     dtype = x.dtype
     fn = _BLAS.gemm.get(dtype)
-    if (fn is None or x.ndim != 2 or w.ndim != 2 or w.dtype != dtype or w.shape[1] != x.shape[1]
-            or (bias is not None and (bias.dtype != dtype or bias.shape != (w.shape[0],)))
-            or not _fused(x.shape[0], x.shape[1], w.shape[0])):
+    parts = 0
+    if (fn is not None and x.ndim == 2 and w.ndim == 2 and w.dtype == dtype
+            and w.shape[1] == x.shape[1] and _fused(x.shape[0], x.shape[1], w.shape[0])
+            and (bias is None or (bias.dtype == dtype and bias.shape == (w.shape[0],)))):
+        parts = gemm_row_blocks(x.shape[0], w.shape[0], x.shape[1])  # matmul(x, w.T)'s
+    if not parts:  # the layers _fused leaves out, other dtypes, or no OpenBLAS found
         return compose_linear_act(x, w, bias, kind, slope, matmul, bias_activation,
                                   activation)
     rows, ins = x.shape
     outs = w.shape[0]
-    parts = _parts(rows, rows * outs * ins)
     y = np.empty((rows, outs), dtype=dtype)
     epilogue = bias is not None or code != _NONE
     bias = np.zeros(outs, dtype=dtype) if bias is None else np.ascontiguousarray(bias)
@@ -199,36 +174,33 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
     code = _kind_code(kind, "linear_grads")
     dtype = g.dtype
     fn = _BLAS.gemm.get(dtype)
-    if (fn is None or g.ndim != 2 or x.ndim != 2 or any(a.dtype != dtype for a in (y, x, w))
-            or g.shape != y.shape or x.shape[0] != g.shape[0]
-            or w.shape != (g.shape[1], x.shape[1])
-            or not _fused(x.shape[0], x.shape[1], g.shape[1])):
-        # the layers _fused leaves out, other dtypes, or no OpenBLAS found
+    parts = 0
+    if (fn is not None and code != _NONE and g.ndim == 2 and x.ndim == 2
+            and all(a.dtype == dtype for a in (y, x, w)) and g.shape == y.shape
+            and x.shape[0] == g.shape[0] and w.shape == (g.shape[1], x.shape[1])
+            and g.flags.c_contiguous and y.flags.c_contiguous
+            and g.size < PARALLEL_MIN_ELEMENTS and _fused(*x.shape, g.shape[1])):
+        parts = row_blocks(g.size)  # activation_grad_bias's blocks, so its sums
+        if need_input and gemm_row_blocks(x.shape[0], x.shape[1], g.shape[1]) != parts:
+            parts = 0  # matmul(gz, w) cuts its rows otherwise
+    if not parts:
+        # the layers _fused leaves out, no activation (no pass to fuse), gradient rows that
+        # activation_grad_bias does not sum block by block, or no OpenBLAS found
         return compose_linear_grads(g, y, x, w, kind, slope, need_input, need_weight,
                                     need_bias, matmul, activation_grad, activation_grad_bias)
     rows, outs = g.shape
     ins = x.shape[1]
-    g = np.ascontiguousarray(g)
-    y = np.ascontiguousarray(y)
-    parts = _parts(rows, rows * outs * ins)
-    gz = g if code == _NONE else np.empty_like(g)
+    gz = np.empty_like(g)
     sums = np.empty((parts, outs))
-    partials = np.empty((parts, outs, ins), dtype=dtype)
     gx = np.empty((rows, ins), dtype=dtype) if need_input else None
-    w, trans_w, ldw = _operand(w)
-    x, trans_x, ldx = _operand(x)
+    w_kept, trans_w, ldw = _operand(w)
     blas = _BLAS
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses
         _LINEAR_GRADS_BLOCKS[parts > 1](
             fn, blas.get_threads, blas.set_threads, g, y, code, dtype.type(slope),
-            _ONE[dtype], gz, sums, w.ctypes.data, trans_w, ldw, x.ctypes.data, trans_x, ldx,
-            0 if gx is None else gx.ctypes.data, partials, need_input, need_weight,
-            blas.blasint_like)
-    gw = None
-    if need_weight:
-        gw = partials[0] if parts == 1 else partials.sum(axis=0)
-    gb = None
-    if need_bias:
-        gb = (sums[0] if parts == 1 else sums.sum(axis=0)).astype(dtype)
-    return gx, gw, gb
+            _ONE[dtype], gz, sums, w_kept.ctypes.data, trans_w, ldw, ins,
+            0 if gx is None else gx.ctypes.data, need_input, blas.blasint_like)
+    gb = (sums[0] if parts == 1 else sums.sum(axis=0)).astype(dtype) if need_bias else None
+    # the weight gradient sums over every row: after the loop, as the separate kernels
+    return gx, matmul(gz.T, x) if need_weight else None, gb
