@@ -26,11 +26,17 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-# shared/PERFORMANCE.md: a C loop of independent FMA chains on 2 Zen 4 cores (AVX-512,
-# ~3.65 GHz): ~231 GFLOP/s float32 with 2 threads, 116 per core. A constant, not measured
-# here (it needs a C compiler); the GEMM ceiling is measured in the same run instead.
-FMA_PEAK_PER_CORE_GFLOPS = 115.5
-FMA_PEAK_GFLOPS = FMA_PEAK_PER_CORE_GFLOPS * THREADS
+_FMA_PEAK: list[float] = []
+
+
+def fma_peak() -> float:
+    """This machine's float32 FMA peak for THREADS threads, measured once per process
+    (benchmarks/peak.py): the "% FMA peak" columns divide by it."""
+    if not _FMA_PEAK:
+        from .peak import fma_peak_gflops
+
+        _FMA_PEAK.append(fma_peak_gflops(THREADS))
+    return _FMA_PEAK[0]
 
 
 def pin_threads(threads: int = THREADS) -> None:
@@ -229,7 +235,7 @@ def machine_description() -> dict[str, str]:
 
     torch = load_torch()
     info = {
-        "cpu": model,
+        "cpu": f"{model} ({_llvm_cpu_name()})",
         "cores": str(os.cpu_count()),
         "threads": str(THREADS),
         "python": platform.python_version(),
@@ -245,15 +251,39 @@ def machine_description() -> dict[str, str]:
     return info
 
 
+def _llvm_cpu_name() -> str:
+    """The CPU as LLVM names it (znver4, znver5, sapphirerapids, ...): lscpu says only "AMD
+    EPYC" on some machines."""
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except (ImportError, RuntimeError):
+        return "unknown"
+
+
 def _blas_description() -> str:
     """NumPy's BLAS and the kernel family it picked (OPENBLAS_CORETYPE, minigan/__init__.py)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "unknown (threadpoolctl not installed)"
+    from minigan._environment import SET_HERE
+
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":
-            return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})"
+            text = f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}"
+            if pool.get("internal_api") != "openblas":
+                return text + ")"
+            # minigan takes its own settings out of os.environ once OpenBLAS has read them,
+            # so a value there is the environment's (on one machine here, Haswell's AVX2
+            # kernels on a Zen 5 CPU: half the sgemm rate; benchmarks/RESULTS.md)
+            if "OPENBLAS_CORETYPE" in os.environ:
+                return text + f", OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} " \
+                    "set in the environment)"
+            if "OPENBLAS_CORETYPE" in SET_HERE:
+                return text + ", chosen by minigan/_environment.py)"
+            return text + ", OpenBLAS's own choice)"
     return "unknown"
 
 
@@ -268,5 +298,5 @@ def print_header(title: str, ceiling: float) -> None:
     for key, value in machine_description().items():
         print(f"- {key}: {value}")
     print(f"- float32 GEMM ceiling (NumPy 4096^2, this run): {ceiling:.0f} GFLOP/s")
-    print(f"- FMA peak for {THREADS} thread(s) (shared/PERFORMANCE.md): "
-          f"{FMA_PEAK_GFLOPS:.0f} GFLOP/s\n")
+    print(f"- float32 FMA peak for {THREADS} thread(s) (benchmarks/peak.py, this run): "
+          f"{fma_peak():.0f} GFLOP/s\n")

@@ -175,7 +175,7 @@ def benchmark_layers(batch: int, repeats: int, ceiling: float,
                 layer.name, impl, f"{fwd * 1e3:.2f}", f"{bwd * 1e3:.2f}",
                 f"{(fwd + bwd) * 1e3:.2f}", f"{flops / fwd / 1e9:.0f}",
                 f"{2 * flops / bwd / 1e9:.0f}", f"{rate:.0f}", ratio,
-                f"{rate / ceiling:.0%}", f"{rate / common.FMA_PEAK_GFLOPS:.0%}",
+                f"{rate / ceiling:.0%}", f"{rate / common.fma_peak():.0%}",
             ])
     all_flops = 3 * sum(layer.flops(batch) for layer in DCGAN28)
     for impl, total in totals.items():
@@ -183,7 +183,7 @@ def benchmark_layers(batch: int, repeats: int, ceiling: float,
         ratio = f"{total / totals['torch']:.2f}" if "torch" in totals else ""
         rows.append(["**all six layers**", impl, "", "", f"{total * 1e3:.2f}", "", "",
                      f"{rate:.0f}", ratio, f"{rate / ceiling:.0%}",
-                     f"{rate / common.FMA_PEAK_GFLOPS:.0%}"])
+                     f"{rate / common.fma_peak():.0%}"])
     headers = ["layer", "impl", "fwd ms", "bwd ms", "fwd+bwd ms", "fwd GFLOP/s",
                "bwd GFLOP/s", "fwd+bwd GFLOP/s", "x torch", "% GEMM ceiling", "% FMA peak"]
     return f"### batch {batch}\n\n" + common.markdown_table(headers, rows)

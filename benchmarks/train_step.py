@@ -322,7 +322,7 @@ def benchmark(names: list[str], devices: list[str], repeats: int, ceiling: float
             ratio = f"{value / seconds['torch']:.2f}" if "torch" in seconds else ""
             rows.append([f"{model.name} b{model.batch}", impl, f"{value * 1e3:.1f}", ratio,
                          f"{gflop:.2f}", f"{rate:.0f}", f"{rate / ceiling:.0%}",
-                         f"{rate / common.FMA_PEAK_GFLOPS:.0%}"])
+                         f"{rate / common.fma_peak():.0%}"])
     headers = ["model", "impl", "ms/iter", "x torch", "GFLOP/iter", "GFLOP/s",
                "% GEMM ceiling", "% FMA peak"]
     table = common.markdown_table(headers, rows)
