@@ -891,21 +891,22 @@ def test_linear_grads_match_reference(rows, ins, outs, kind, seed, dtype, x_layo
         assert_within(gw, want_gw, bound, f"linear_grads {kind} gw")
 
 
+def _count_fused_calls(patch, calls: list) -> None:
+    """Within `patch`, every run of the fused loops (either copy) appends to `calls`."""
+    linear = importlib.import_module("minigan.kernels.cpu.linear")
+    for name in ("_LINEAR_ACT_BLOCKS", "_LINEAR_GRADS_BLOCKS"):
+        patch.setattr(linear, name, tuple(lambda *args, c=c: calls.append(c) or c(*args)
+                                          for c in getattr(linear, name)))
+
+
 def _linear_layer_both_ways(x, w, bias, g, kind, needs, split):
     """(forward, backward) of one layer through the fused loops and through the separate
     kernels, and how many times the fused loops ran."""
-    linear = importlib.import_module("minigan.kernels.cpu.linear")
     calls = []
-
-    def counted(pair):
-        return tuple(lambda *args, c=c: calls.append(c) or c(*args) for c in pair)
-
     results = []
     for fused in (True, False):
         with linear_blocks(split, fused), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(linear, "_LINEAR_ACT_BLOCKS", counted(linear._LINEAR_ACT_BLOCKS))
-            patch.setattr(linear, "_LINEAR_GRADS_BLOCKS",
-                          counted(linear._LINEAR_GRADS_BLOCKS))
+            _count_fused_calls(patch, calls)
             y = cpu.linear_act(x, w, bias, kind, 0.2)
             results.append((y, cpu.linear_grads(g, y, x, w, kind, 0.2, *needs)))
     return results, len(calls)
@@ -952,10 +953,7 @@ def test_linear_kernels_at_their_real_thresholds_give_the_separate_kernels_bits(
         for fused in (True, False):
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(linear, "FUSED_LINEAR", fused)
-                for name in ("_LINEAR_ACT_BLOCKS", "_LINEAR_GRADS_BLOCKS"):
-                    pair = getattr(linear, name)
-                    patch.setattr(linear, name, tuple(
-                        lambda *args, c=c: calls.append(c) or c(*args) for c in pair))
+                _count_fused_calls(patch, calls)
                 x = random_array(1, (rows, width), np.float32)
                 w = random_array(2, (width, width), np.float32, scale=0.1)
                 bias = random_array(3, (width,), np.float32)

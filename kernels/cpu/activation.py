@@ -96,22 +96,34 @@ def _activation_grad_loop(gy, y, kind, slope, one, gx):
         gx[i] = _act_grad(gy[i], y[i], kind, slope, one)
 
 
+@njit(cache=True, error_model="numpy")
+def act_grad_block(gy, y, start, stop, kind, slope, one, gx, sums):
+    """gx[r] = act'(gy[r], y[r]) for rows start..stop-1, and their column sums into sums
+    (float64): one block of _activation_grad_rows, and of linear.py's fused backward, which
+    must add in the same order."""
+    for c in range(gy.shape[1]):
+        sums[c] = 0.0
+    for r in range(start, stop):
+        for c in range(gy.shape[1]):
+            g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
+            gx[r, c] = g
+            sums[c] += g
+
+
 def _activation_grad_rows(gy, y, kind, slope, one, gx, partial_sums):
     """gx = activation_grad(gy, y) for (N, C) rows, and the column sums of gx, in one pass:
     block p of the rows (_util.block_of) adds its column sums into partial_sums[p]
     (float64), so each thread reads the rows that the product before it wrote."""
-    rows, channels = gy.shape
     parts = partial_sums.shape[0]
     for p in prange(parts):
-        start, stop = block_of(rows, p, parts)
-        sums = partial_sums[p]
-        for c in range(channels):
-            sums[c] = 0.0
-        for r in range(start, stop):
-            for c in range(channels):
-                g = _act_grad(gy[r, c], y[r, c], kind, slope, one)
-                gx[r, c] = g
-                sums[c] += g
+        start, stop = block_of(gy.shape[0], p, parts)
+        act_grad_block(gy, y, start, stop, kind, slope, one, gx, partial_sums[p])
+
+
+def column_sums(partial_sums, dtype):
+    """The bias gradient from the blocks' float64 column sums, in dtype."""
+    total = partial_sums[0] if partial_sums.shape[0] == 1 else partial_sums.sum(axis=0)
+    return total.astype(dtype)
 
 
 def _bias_activation_loop(x, bias, kind, slope, one, y):
@@ -176,7 +188,7 @@ def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
         sums = np.empty((parts, gy.shape[1]))
         _activation_grad_rows_loops[parts > 1](gy, y, code, gy.dtype.type(slope),
                                                gy.dtype.type(1), gx, sums)
-        return gx, (sums[0] if parts == 1 else sums.sum(axis=0)).astype(gy.dtype)
+        return gx, column_sums(sums, gy.dtype)
     gx = activation_grad(gy, y, kind, slope)
     return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))
 

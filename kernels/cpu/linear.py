@@ -26,12 +26,13 @@ from numba import njit, prange
 from .activation import (
     _NONE,
     _act,
-    _act_grad,
     _kind_code,
+    act_grad_block,
     activation,
     activation_grad,
     activation_grad_bias,
     bias_activation,
+    column_sums,
 )
 from .blas import (
     _BLAS,
@@ -68,7 +69,8 @@ def _fused(rows: int, ins: int, outs: int) -> bool:
             and rows * ins * outs <= FUSED_MAX_MACS)
 
 
-# The elementwise parts of a block, called from both copies (serial, parallel) of the loops.
+# The elementwise part of a forward block, called from both copies (serial, parallel) of the
+# loop; the backward's is activation.py's act_grad_block.
 
 
 @njit(cache=True, error_model="numpy")
@@ -77,19 +79,6 @@ def _bias_act_rows(y, start, stop, bias, kind, slope, one):
     for r in range(start, stop):
         for c in range(y.shape[1]):
             y[r, c] = _act(y[r, c] + bias[c], kind, slope, one)
-
-
-@njit(cache=True, error_model="numpy")
-def _act_grad_rows(g, y, start, stop, kind, slope, one, gz, sums):
-    """gz[r] = act'(g[r], y[r]) for rows start..stop-1 and the column sums of gz into sums
-    (float64), in activation.py's _activation_grad_rows order."""
-    for c in range(g.shape[1]):
-        sums[c] = 0.0
-    for r in range(start, stop):
-        for c in range(g.shape[1]):
-            value = _act_grad(g[r, c], y[r, c], kind, slope, one)
-            gz[r, c] = value
-            sums[c] += value
 
 
 def _linear_act_blocks(fn, get_threads, set_threads, x, trans_x, ldx, w, trans_w, ldw, ins,
@@ -128,7 +117,7 @@ def _linear_grads_blocks(fn, get_threads, set_threads, g, y, kind, slope, one, g
     previous = _swap_threads(get_threads, set_threads, 1)
     for p in prange(parts):
         start, stop = block_of(rows, p, parts)
-        _act_grad_rows(g, y, start, stop, kind, slope, one, gz, sums[p])
+        act_grad_block(g, y, start, stop, kind, slope, one, gz, sums[p])
         if need_input and stop > start:
             _cblas_gemm(fn, _NO_TRANS, trans_w, stop - start, ins, outs, one,
                         gz.ctypes.data + start * outs * item, outs, w, ldw, one - one,
@@ -201,6 +190,6 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
             fn, blas.get_threads, blas.set_threads, g, y, code, dtype.type(slope),
             _ONE[dtype], gz, sums, w_kept.ctypes.data, trans_w, ldw, ins,
             0 if gx is None else gx.ctypes.data, need_input, blas.blasint_like)
-    gb = (sums[0] if parts == 1 else sums.sum(axis=0)).astype(dtype) if need_bias else None
+    gb = column_sums(sums, dtype) if need_bias else None
     # the weight gradient sums over every row: after the loop, as the separate kernels
     return gx, matmul(gz.T, x) if need_weight else None, gb
