@@ -715,21 +715,32 @@ def test_gemm_matches_reference(m, k, n, seed, dtype, a_layout, b_layout, accumu
     assert np.all(frame == 7.0), "gemm wrote outside its out block"
 
 
-def test_gemm_splits_rows_and_columns_at_any_thread_count():
-    """Tall products are split by rows, wide ones by columns, into as many blocks as there
-    are threads (block edges on multiples of 8); the result is the same either way."""
+def test_gemm_splits_rows_columns_and_depth_at_any_thread_count():
+    """Tall products are split by rows, wide ones by columns and long ones (a weight
+    gradient's small result over many rows) by their depth, into as many blocks as there
+    are threads (block edges on multiples of 8); the result is the product either way, and
+    one split, cut the same way, gives the same bits every time."""
     numba = pytest.importorskip("numba")
     rng = np.random.default_rng(0)
     threads = numba.get_num_threads()
+    cases = [((67, 24, 5), "rows"), ((5, 24, 67), "columns"), ((33, 24, 33), "rows"),
+             ((9, 24, 1000), "columns"), ((6, 200, 5), "depth"), ((40, 97, 33), "depth")]
     try:
         for count in sorted({1, threads}):
             numba.set_num_threads(count)
-            for m, n in [(67, 5), (5, 67), (33, 33), (9, 1000)]:
-                a = rng.standard_normal((m, 24))
-                b = rng.standard_normal((24, n))
+            for (m, k, n), how in cases:
+                a = rng.standard_normal((m, k))
+                b = rng.standard_normal((k, n))
                 with split_products_from(1) as blas:
+                    parts, split = blas.gemm_split(m, n, k)
                     result = blas.gemm(a, b)
+                    again = blas.gemm(a, b, out=np.full((m, n), np.nan))
+                assert parts == count
+                if count > 1:
+                    assert split == {"rows": blas._ROWS, "columns": blas._COLUMNS,
+                                     "depth": blas._DEPTH}[how], (m, k, n)
                 np.testing.assert_allclose(result, a @ b, rtol=1e-12, atol=1e-12)
+                np.testing.assert_array_equal(again, result)
     finally:
         numba.set_num_threads(threads)
 

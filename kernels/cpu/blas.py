@@ -34,11 +34,12 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-from ._util import block_of, serial_and_parallel
+from ._util import block_of, serial_and_parallel, workspace
 
 __all__ = ["matmul"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values (cblas.h)
+_ROWS, _COLUMNS, _DEPTH = 0, 1, 2  # how gemm cuts a product into one block per thread
 
 # Products from this many multiply-adds on run on Numba's threads, in blocks of at least
 # MIN_MACS_PER_PART each (so a product just over the threshold takes two threads; with one
@@ -155,15 +156,16 @@ def _swap_threads(typingctx, get_fn, set_fn, count):
 
 
 def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb, m, n, k,
-                 item, alpha, beta, c, ldc, parts, blasint_like):
+                 item, alpha, beta, c, ldc, parts, split, partials, blasint_like):
     """c = alpha a @ b + beta c (m x k times k x n, entries of `item` bytes) as one ?gemm
-    per thread: each takes a block of rows of c (or of columns, when c is wider than
-    tall), with block edges on multiples of 8. a, b and c are addresses, not arrays: one
-    compiled loop then serves every layout of the operands (as arrays, each combination of
-    C, F and strided layouts was a compilation of its own, ~1 s each on a cold start)."""
+    per thread: each takes a block of rows of c, of its columns, or of the depth k (see
+    gemm_split), with block edges on multiples of 8. A depth block p > 0 writes its partial
+    product to partials + (p - 1) m n entries (m x n, rows of n) for the caller to add to c.
+    a, b, c and partials are addresses, not arrays: one compiled loop then serves every
+    layout of the operands (as arrays, each combination of C, F and strided layouts was a
+    compilation of its own, ~1 s each on a cold start)."""
     parts = max(1, parts)
-    split_rows = m >= n
-    total = m if split_rows else n
+    total = m if split == _ROWS else (n if split == _COLUMNS else k)
     # OpenBLAS must not start threads of its own under ours: two threads calling a
     # 2-thread OpenBLAS at once ran a 512x128x128 product 50x slower. Its thread count is
     # process-wide (openblas_set_num_threads_local too, in pthreads builds), so it is 1
@@ -172,14 +174,24 @@ def _gemm_blocks(fn, get_threads, set_threads, a, trans_a, lda, b, trans_b, ldb,
     for p in prange(parts):
         start, stop = block_of(total, p, parts)
         if stop > start:
-            if split_rows:
+            if split == _ROWS:
                 a_part = a + start * (lda * item if trans_a == _NO_TRANS else item)
                 _cblas_gemm(fn, trans_a, trans_b, stop - start, n, k, alpha, a_part, lda,
                             b, ldb, beta, c + start * ldc * item, ldc, blasint_like)
-            else:
+            elif split == _COLUMNS:
                 b_part = b + start * (item if trans_b == _NO_TRANS else ldb * item)
                 _cblas_gemm(fn, trans_a, trans_b, m, stop - start, k, alpha, a, lda, b_part,
                             ldb, beta, c + start * item, ldc, blasint_like)
+            else:  # depth: columns start..stop of a times rows start..stop of b
+                a_part = a + start * (item if trans_a == _NO_TRANS else lda * item)
+                b_part = b + start * (ldb * item if trans_b == _NO_TRANS else item)
+                if p == 0:
+                    _cblas_gemm(fn, trans_a, trans_b, m, n, stop - start, alpha, a_part, lda,
+                                b_part, ldb, beta, c, ldc, blasint_like)
+                else:
+                    _cblas_gemm(fn, trans_a, trans_b, m, n, stop - start, alpha, a_part, lda,
+                                b_part, ldb, alpha - alpha, partials + (p - 1) * m * n * item,
+                                n, blasint_like)
     _swap_threads(get_threads, set_threads, previous)
 
 
@@ -206,19 +218,55 @@ def _operand(x):
 
 def _gemm_parts(m: int, n: int, k: int) -> int:
     """How many blocks (threads) gemm cuts a product of m * n * k multiply-adds into, from
-    OWN_THREADS_MIN_MACS up (below it, one np.matmul call); blocks of rows of the result
-    when m >= n, else of columns."""
+    OWN_THREADS_MIN_MACS up (below it, one np.matmul call)."""
     return max(1, min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART))
+
+
+# A product whose depth k is this many times its larger side or more (a weight gradient:
+# a small m x n result summed over a batch of rows) is cut along k, one partial product
+# per thread, added up after: cut along m or n, every thread would pack the whole of the
+# other operand, k long. The gradient of a 128 x 128 linear layer over 512 rows (128 x 128
+# x 512) took 63 us cut by rows, 42 us for one half of its depth on one thread; DCGAN-64's
+# first weight gradient (64 x 48 x 32768) 906 us against 600 (benchmarks/RESULTS.md).
+DEPTH_SPLIT_MIN_RATIO = 2
+
+
+def gemm_split(m: int, n: int, k: int) -> tuple[int, int]:
+    """(blocks, how) for an (m, k) @ (k, n) product from OWN_THREADS_MIN_MACS up: blocks of
+    rows of the result when m >= n, else of columns, or of the depth k when it is
+    DEPTH_SPLIT_MIN_RATIO times the larger side (and long enough for a multiple of 8 on
+    every thread)."""
+    parts = _gemm_parts(m, n, k)
+    if parts > 1 and k >= DEPTH_SPLIT_MIN_RATIO * max(m, n) and k >= 16 * parts:
+        return parts, _DEPTH
+    return parts, (_ROWS if m >= n else _COLUMNS)
 
 
 def gemm_row_blocks(m: int, n: int, k: int) -> int:
     """The blocks of rows gemm cuts an (m, k) @ (k, n) product into, or 0 when it takes
-    another route (np.matmul for a small product, blocks of columns for a wide one).
+    another route (np.matmul for a small product, blocks of columns or of the depth).
     OpenBLAS's sums for one row depend on the size of the call (its small-matrix kernels),
     so code that must give gemm's bits calls it on the same blocks (linear.py)."""
-    if m * n * k < OWN_THREADS_MIN_MACS or k == 1 or m < n:
+    if m * n * k < OWN_THREADS_MIN_MACS or k == 1:
         return 0
-    return _gemm_parts(m, n, k)
+    parts, how = gemm_split(m, n, k)
+    return parts if how == _ROWS else 0
+
+
+def gemm_depth_blocks(m: int, n: int, k: int) -> int:
+    """The blocks of the depth k gemm cuts an (m, k) @ (k, n) product into, or 0 when it
+    cuts it otherwise (see gemm_row_blocks)."""
+    if m * n * k < OWN_THREADS_MIN_MACS or k == 1:
+        return 0
+    parts, how = gemm_split(m, n, k)
+    return parts if how == _DEPTH else 0
+
+
+def add_partials(out, partials) -> None:
+    """out += each of the depth blocks' partial products, in block order: gemm's sum, which
+    code that must give gemm's bits repeats (linear.py)."""
+    for partial in partials:
+        out += partial
 
 
 def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
@@ -255,13 +303,18 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     a, trans_a, lda = _operand(a)
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
-    threads = _gemm_parts(m, n, k)
+    threads, split = gemm_split(m, n, k)
+    partials = (workspace("gemm.partials", (threads - 1, m, n), dtype) if split == _DEPTH
+                else out)  # (any address when there are none)
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses
         _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a.ctypes.data,
                                   trans_a, lda, b.ctypes.data, trans_b, ldb, m, n, k, item,
                                   _ONE[dtype], _ONE[dtype] if accumulate else _ZERO[dtype],
-                                  out.ctypes.data, ldc, threads, blas.blasint_like)
+                                  out.ctypes.data, ldc, threads, split, partials.ctypes.data,
+                                  blas.blasint_like)
+        if split == _DEPTH:
+            add_partials(out, partials)
     return out
 
 

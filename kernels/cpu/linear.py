@@ -8,8 +8,10 @@ then often reads rows the other core just wrote. MLP-2D's 512 x 128 gradient row
 their activation-gradient pass in 75-147 us inside a training step against 30 us alone.
 Here each thread takes one block of rows and keeps it: it writes gz = act'(g) for its
 rows (and their column sums), then multiplies those rows by w for its rows of gx, so the
-block's gz is still in its core's cache. The weight gradient gz^T @ x sums over every row
-and runs afterwards as the separate kernels run it (blas.gemm).
+block's gz is still in its core's cache. The weight gradient gz^T @ x sums over every row:
+where blas.gemm cuts that product along its depth (the rows) into the same blocks, each
+thread also multiplies its block, and the partial products are added after the loop as
+gemm adds them; otherwise it runs afterwards as the separate kernels run it.
 
 Every value is computed by the same operations in the same order as the separate kernels
 compute it, so the results are the same to the last bit (tests/test_cpu_kernels.py): the
@@ -43,6 +45,8 @@ from .blas import (
     _cblas_gemm,
     _operand,
     _swap_threads,
+    add_partials,
+    gemm_depth_blocks,
     gemm_row_blocks,
     matmul,
 )
@@ -107,10 +111,13 @@ _LINEAR_ACT_BLOCKS = serial_and_parallel(_linear_act_blocks)
 
 
 def _linear_grads_blocks(fn, get_threads, set_threads, g, y, kind, slope, one, gz, sums,
-                         w, trans_w, ldw, ins, gx, need_input, blasint_like):
+                         w, trans_w, ldw, ins, gx, need_input, x, trans_x, ldx, gw, partials,
+                         need_weight, blasint_like):
     """Block p of g's rows, on one thread: gz = act'(g, y) and its column sums into
-    sums[p] (float64), then gx[rows] = gz[rows] @ w. w and gx are addresses, w with a CBLAS
-    transpose flag and leading dimension (see blas.py)."""
+    sums[p] (float64), then gx[rows] = gz[rows] @ w and, with need_weight, the block's
+    part of gz^T @ x: into gw for p = 0, else into partials + (p - 1) * outs * ins entries,
+    as blas.gemm's depth blocks. w, gx, x, gw and partials are addresses, w and x with a
+    CBLAS transpose flag and leading dimension (see blas.py)."""
     rows, outs = g.shape
     parts = sums.shape[0]
     item = g.itemsize
@@ -122,6 +129,12 @@ def _linear_grads_blocks(fn, get_threads, set_threads, g, y, kind, slope, one, g
             _cblas_gemm(fn, _NO_TRANS, trans_w, stop - start, ins, outs, one,
                         gz.ctypes.data + start * outs * item, outs, w, ldw, one - one,
                         gx + start * ins * item, ins, blasint_like)
+        if need_weight:
+            x_rows = x + start * (ldx * item if trans_x == _NO_TRANS else item)
+            into = gw if p == 0 else partials + (p - 1) * outs * ins * item
+            _cblas_gemm(fn, _TRANS, trans_x, outs, ins, stop - start, one,
+                        gz.ctypes.data + start * outs * item, outs, x_rows, ldx, one - one,
+                        into, ins, blasint_like)
     _swap_threads(get_threads, set_threads, previous)
 
 
@@ -182,14 +195,24 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
     gz = np.empty_like(g)
     sums = np.empty((parts, outs))
     gx = np.empty((rows, ins), dtype=dtype) if need_input else None
+    # the weight gradient in the loop where gemm cuts gz^T @ x into the same depth blocks
+    in_loop = need_weight and parts > 1 and gemm_depth_blocks(outs, ins, rows) == parts
+    gw = np.empty((outs, ins), dtype=dtype) if in_loop else None
+    partials = np.empty((parts - 1, outs, ins), dtype=dtype) if in_loop else gz
     w_kept, trans_w, ldw = _operand(w)
+    x_kept, trans_x, ldx = _operand(x)
     blas = _BLAS
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses
         _LINEAR_GRADS_BLOCKS[parts > 1](
             fn, blas.get_threads, blas.set_threads, g, y, code, dtype.type(slope),
             _ONE[dtype], gz, sums, w_kept.ctypes.data, trans_w, ldw, ins,
-            0 if gx is None else gx.ctypes.data, need_input, blas.blasint_like)
+            0 if gx is None else gx.ctypes.data, need_input, x_kept.ctypes.data, trans_x,
+            ldx, 0 if gw is None else gw.ctypes.data, partials.ctypes.data, in_loop,
+            blas.blasint_like)
     gb = column_sums(sums, dtype) if need_bias else None
-    # the weight gradient sums over every row: after the loop, as the separate kernels
-    return gx, matmul(gz.T, x) if need_weight else None, gb
+    if in_loop:
+        add_partials(gw, partials)
+    elif need_weight:  # after the loop, as the separate kernels run it
+        gw = matmul(gz.T, x)
+    return gx, gw, gb
