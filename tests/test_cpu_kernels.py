@@ -555,14 +555,68 @@ def test_optimizer_updates_fall_back_for_strided_arrays():
     np.testing.assert_array_equal(param[::2], expected[0])
 
 
-def test_malloc_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
+def test_malloc_tuning_is_off_unless_asked_for(monkeypatch):
+    """glibc's process-wide malloc settings change every library's speed in the process
+    (PyTorch's too), so they apply only with MINIGAN_MALLOC_TUNING=1."""
     util = importlib.import_module("minigan.kernels.cpu._util")
     import platform
 
-    glibc = platform.libc_ver()[0] == "glibc"
-    assert util.keep_freed_memory() == glibc
-    monkeypatch.setenv("MINIGAN_MALLOC_TUNING", "0")
+    monkeypatch.delenv("MINIGAN_MALLOC_TUNING", raising=False)
     assert util.keep_freed_memory() is False
+    monkeypatch.setenv("MINIGAN_MALLOC_TUNING", "1")
+    assert util.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_fresh_results_reuse_only_buffers_nothing_references():
+    """A kernel result from a kept buffer: never one that an array in use (the result
+    itself, a view of it, a reshaped or transposed view) still shares; reused once every
+    one of them is gone; small results and results past the cap are plain arrays."""
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    util.release_workspaces()
+    shape = (300, 256)  # 300 KB of float32: recycled
+    a = util.fresh(shape, np.float32)
+    address = a.ctypes.data
+    assert a.flags.c_contiguous and a.flags.writeable and a.shape == shape
+    a[...] = 1.0
+    views = [a[:, 3], a.T, a.reshape(-1)[::7], a.view(np.int32)]
+    del a
+    while views:
+        b = util.fresh(shape, np.float32)
+        assert not np.shares_memory(b, views[-1]), "a buffer still in use was handed out"
+        b[...] = 2.0
+        del b  # b's buffer is free again: the next call may take it, never views' buffer
+        views.pop()
+        assert all(np.all(v == 1.0) for v in views if v.dtype == np.float32)
+    c = util.fresh((256, 300), np.float32)  # same bytes, other shape: the same buffer
+    assert c.ctypes.data == address and c.shape == (256, 300)
+    d = util.fresh(shape, np.float64)  # other size: another buffer
+    assert not np.shares_memory(c, d)
+    small = util.fresh((10, 10), np.float32)
+    assert small.base is None  # a plain array
+    cap = util.RECYCLE_MAX_BYTES
+    try:
+        util.RECYCLE_MAX_BYTES = 0
+        util.release_workspaces()
+        assert util.fresh(shape, np.float32).base is None
+    finally:
+        util.RECYCLE_MAX_BYTES = cap
+        util.release_workspaces()
+
+
+def test_fresh_buffers_are_per_thread():
+    """Two threads never share a kept buffer: each has its own."""
+    import threading
+
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    held, seen = util.fresh((400, 200), np.float32), []
+
+    def work():
+        seen.append(util.fresh((400, 200), np.float32))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert not np.shares_memory(held, seen[0])
 
 
 @given(_bn_shapes(), seeds(), DTYPES, st.sampled_from(KINDS), LAYOUTS, LAYOUTS)

@@ -59,8 +59,61 @@ def workspace(slot: str, shape: tuple, dtype) -> np.ndarray:
 
 
 def release_workspaces() -> None:
-    """Free this thread's scratch arrays (they are rebuilt on demand)."""
+    """Free this thread's scratch arrays and recycled buffers (they are rebuilt on demand)."""
     _local.buffers = {}
+    _local.recycled = {}
+    _local.recycled_bytes = 0
+
+
+# ----------------------------------------------------------------------------- results
+
+# Results from this size on come from buffers that minigan keeps and reuses (`fresh`).
+# Every op's result is a new array, and a training step frees and allocates the same sizes
+# over and over; glibc's malloc maps such large blocks afresh and gives them back when
+# they are freed, so each new activation-sized array is page-faulted and zeroed by the
+# kernel before the op writes it: a 3.2 MB activation gradient took 315 us instead of
+# 120 us. Asking malloc to keep freed memory (mallopt) would do it too, but for the whole
+# process: PyTorch in the same process ran DCGAN-28 29% faster with it, so the two were
+# no longer compared at PyTorch's own settings (benchmarks/RESULTS.md).
+RECYCLE_MIN_BYTES = 1 << 18
+# At most this many bytes of buffers are kept per thread; past it results are plain arrays.
+RECYCLE_MAX_BYTES = 1 << 30
+
+
+def fresh(shape, dtype) -> np.ndarray:
+    """np.empty(shape, dtype), C-contiguous, for a kernel's result: from RECYCLE_MIN_BYTES
+    on, a view of a kept buffer of the same size that nothing else references any more.
+
+    A result, and every view of it, holds a reference to its buffer (its `base` chain),
+    so a buffer whose only references are the pool's is no longer part of any array in
+    use and can be handed out again. Buffers are per thread (like workspaces): another
+    thread's arrays keep their references, so it never takes a buffer they use."""
+    dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize
+    for extent in shape:
+        nbytes *= int(extent)
+    if nbytes < RECYCLE_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    recycled = getattr(_local, "recycled", None)
+    if recycled is None:
+        recycled = _local.recycled = {}
+        _local.recycled_bytes = 0
+    kept = recycled.setdefault(nbytes, [])
+    for buffer in kept:
+        # references: the list's, the loop variable's and getrefcount's own argument
+        if sys.getrefcount(buffer) == 3:
+            return buffer.view(dtype).reshape(shape)
+    if _local.recycled_bytes + nbytes > RECYCLE_MAX_BYTES:
+        return np.empty(shape, dtype=dtype)
+    buffer = np.empty(nbytes, dtype=np.uint8)
+    kept.append(buffer)
+    _local.recycled_bytes += nbytes
+    return buffer.view(dtype).reshape(shape)
+
+
+def fresh_like(a) -> np.ndarray:
+    """fresh(a.shape, a.dtype): C-contiguous whatever a's layout."""
+    return fresh(a.shape, a.dtype)
 
 
 def serial_and_parallel(loop, **options):
@@ -144,18 +197,14 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (mal
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to serve arrays up to 32 MB from its heap and to keep freed heap
-    memory (up to 1 GB) instead of returning it to the system.
-
-    Every op's result is a fresh array, and a training step frees and allocates the same
-    sizes over and over. By default glibc maps large blocks afresh and unmaps them when
-    freed (and trims its heap), so each new activation-sized array is page-faulted and
-    zeroed by the kernel before the op writes it: a 3.2 MB activation gradient took
-    315 us instead of 120 us. Kept memory makes a DCGAN-28 iteration ~10-20% faster
-    (benchmarks/RESULTS.md); the price is that the process keeps its peak heap size.
-    Done when the cpu kernels load; MINIGAN_MALLOC_TUNING=0 leaves malloc alone. Returns
-    whether the settings were applied (glibc only)."""
-    if os.environ.get("MINIGAN_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith(
+    """With MINIGAN_MALLOC_TUNING=1: ask glibc's malloc to serve arrays up to 32 MB from
+    its heap and to keep freed heap memory (up to 1 GB) instead of returning it to the
+    system. Off by default: it is process-wide, so it changes the speed of every library
+    in the process (PyTorch's DCGAN-28 ran 29% faster beside minigan with it), and the cpu
+    kernels' own results no longer need it (`fresh`). What it still speeds up is NumPy's
+    temporaries in Python-level code. Returns whether the settings were applied (glibc
+    only)."""
+    if os.environ.get("MINIGAN_MALLOC_TUNING", "0") != "1" or not sys.platform.startswith(
             "linux"):
         return False
     try:

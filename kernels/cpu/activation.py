@@ -27,6 +27,7 @@ from ._util import (
     as_layout_of,
     block_of,
     by_size,
+    fresh_like,
     is_channels_last,
     like_layout,
     memory_order,
@@ -151,7 +152,7 @@ def activation(x, kind: str, slope: float = 0.0):
     y has x's layout (channels-last stays channels-last)."""
     code = _kind_code(kind, "activation")
     flat = memory_order(x)
-    y = np.empty_like(flat)
+    y = fresh_like(flat)
     # (A, 1, L): one task per sample (or one in all for 1-D x), a zero bias along L
     outer = flat.shape[0] if flat.ndim > 1 else 1
     rows = flat.reshape(outer, 1, flat.size // outer if outer else 0)
@@ -168,7 +169,7 @@ def activation_grad(gy, y, kind: str, slope: float = 0.0):
     y_flat = memory_order(y)
     gy_flat = like_layout(gy, y)
     y_flat = y_flat.astype(gy_flat.dtype, copy=False)
-    gx = np.empty_like(gy_flat)
+    gx = fresh_like(gy_flat)
     by_size(_activation_grad_loops, gy.size)(
         gy_flat.reshape(-1), y_flat.reshape(-1), code, gy_flat.dtype.type(slope),
         gy_flat.dtype.type(1), gx.reshape(-1),
@@ -183,7 +184,7 @@ def activation_grad_bias(gy, y, kind: str, slope: float = 0.0):
     code = _kind_code(kind, "activation_grad_bias")
     if (gy.ndim == 2 and gy.size < _util.PARALLEL_MIN_ELEMENTS and gy.flags.c_contiguous
             and y.flags.c_contiguous and y.dtype == gy.dtype):
-        gx = np.empty_like(gy)
+        gx = fresh_like(gy)
         parts = row_blocks(gy.size)
         sums = np.empty((parts, gy.shape[1]))
         _activation_grad_rows_loops[parts > 1](gy, y, code, gy.dtype.type(slope),
@@ -199,7 +200,7 @@ def bias_activation(x, bias, kind: str, slope: float = 0.0):
     code = _kind_code(kind, "bias_activation")
     flat = memory_order(x)
     bias = np.ascontiguousarray(bias, dtype=x.dtype)
-    y = np.empty_like(flat)
+    y = fresh_like(flat)
     channels = x.shape[1]
     if x.ndim == 2 or is_channels_last(x):
         # (N*H*W, 1, C): the channels are inner
@@ -226,7 +227,7 @@ def erf(x):
     """The error function elementwise, math.erf in one compiled loop (the reference calls
     it from Python once per element, about a microsecond each); y has x's layout."""
     flat = memory_order(x)
-    y = np.empty_like(flat)
+    y = fresh_like(flat)
     by_size(_erf_loops, x.size)(flat.reshape(-1), y.reshape(-1))
     return as_layout_of(y, x).reshape(x.shape)  # memory_order makes a 0-d array 1-d
 

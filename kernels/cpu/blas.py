@@ -34,7 +34,7 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-from ._util import block_of, serial_and_parallel, workspace
+from ._util import block_of, fresh, serial_and_parallel, workspace
 
 __all__ = ["matmul"]
 
@@ -293,7 +293,7 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
             return out
         return np.matmul(a, b, out=out)
     if out is None:
-        out = np.empty((m, n), dtype=dtype)
+        out = fresh((m, n), dtype)
     item = out.itemsize
     if out.shape != (m, n) or (out.strides[1] != item and n > 1) or (
             m > 1 and out.strides[0] < n * item):

@@ -40,7 +40,8 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
-from ._util import by_size, channels_last, is_channels_last, serial_and_parallel, workspace
+from ._util import (by_size, channels_last, fresh, is_channels_last, serial_and_parallel,
+                    workspace)
 
 __all__ = ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"]
 
@@ -330,7 +331,7 @@ def _weight_rows(w, channels_last_order: bool) -> np.ndarray:
         return w.reshape(c_out, -1)
     if c == 1 or kh * kw == 1:  # the two orders are the same
         return np.ascontiguousarray(w).reshape(c_out, -1)
-    rows = np.empty((c_out, kh * kw, c), dtype=w.dtype)
+    rows = fresh((c_out, kh * kw, c), w.dtype)
     _TAPS_LAST(np.ascontiguousarray(w).reshape(c_out, c, kh * kw), rows)
     return rows.reshape(c_out, -1)
 
@@ -340,7 +341,7 @@ def _weight_from_rows(rows, shape, channels_last_order: bool) -> np.ndarray:
     c_out, c, kh, kw = shape
     if not channels_last_order or c == 1 or kh * kw == 1:
         return np.ascontiguousarray(rows).reshape(shape)
-    w = np.empty(shape, dtype=rows.dtype)
+    w = fresh(shape, rows.dtype)
     _TAPS_FIRST(np.ascontiguousarray(rows).reshape(c_out, kh * kw, c),
                 w.reshape(c_out, c, kh * kw))
     return w
@@ -374,7 +375,7 @@ def conv2d(x, w, stride, padding, dilation, groups):
     geo = _Geometry(x.shape, w.shape, out_hw, stride, padding, dilation, groups)
     weights = geo.weight_rows(w)
     source = geo.source(x)
-    y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
+    y = fresh((n, *out_hw, c_out), x.dtype)
     y_rows = y.reshape(n * geo.plane, c_out)
     for start, stop in geo.chunks(x.itemsize):
         columns = geo.columns(source[start:stop])
@@ -414,9 +415,9 @@ def conv2d_input_grad(gy, w, input_hw, stride, padding, dilation, groups):
     weights = geo.weight_rows(w)
     gy_rows = _gradient_rows(gy)
     if geo.channels_last:
-        gx = np.empty((n, *input_hw, c_in), dtype=gy.dtype)
+        gx = fresh((n, *input_hw, c_in), gy.dtype)
     else:
-        gx = np.empty((n, c_in, *input_hw), dtype=gy.dtype)
+        gx = fresh((n, c_in, *input_hw), gy.dtype)
     for start, stop in geo.chunks(gy.itemsize):
         count = stop - start
         gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]
@@ -449,7 +450,7 @@ def conv2d_weight_grad(x, gy, kernel_hw, stride, padding, dilation, groups):
                     dilation, groups)
     source = geo.source(x)
     gy_rows = _gradient_rows(gy)
-    rows = np.empty((c_out, geo.k // groups), dtype=x.dtype)
+    rows = fresh((c_out, geo.k // groups), x.dtype)
     for start, stop in geo.chunks(x.itemsize):
         columns = geo.columns(source[start:stop])
         gy_chunk = gy_rows[start * geo.plane : stop * geo.plane]

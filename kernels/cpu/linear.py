@@ -51,7 +51,8 @@ from .blas import (
     matmul,
 )
 from ..reference.linalg import compose_linear_act, compose_linear_grads
-from ._util import PARALLEL_MIN_ELEMENTS, block_of, row_blocks, serial_and_parallel
+from ._util import (PARALLEL_MIN_ELEMENTS, block_of, fresh, fresh_like, row_blocks,
+                    serial_and_parallel)
 
 __all__ = ["linear_act", "linear_grads"]
 
@@ -156,7 +157,7 @@ def linear_act(x, w, bias, kind: str, slope: float = 0.0):
                                   activation)
     rows, ins = x.shape
     outs = w.shape[0]
-    y = np.empty((rows, outs), dtype=dtype)
+    y = fresh((rows, outs), dtype)
     epilogue = bias is not None or code != _NONE
     bias = np.zeros(outs, dtype=dtype) if bias is None else np.ascontiguousarray(bias)
     x, trans_x, ldx = _operand(x)
@@ -192,12 +193,12 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
                                     need_bias, matmul, activation_grad, activation_grad_bias)
     rows, outs = g.shape
     ins = x.shape[1]
-    gz = np.empty_like(g)
+    gz = fresh_like(g)
     sums = np.empty((parts, outs))
-    gx = np.empty((rows, ins), dtype=dtype) if need_input else None
+    gx = fresh((rows, ins), dtype) if need_input else None
     # the weight gradient in the loop where gemm cuts gz^T @ x into the same depth blocks
     in_loop = need_weight and parts > 1 and gemm_depth_blocks(outs, ins, rows) == parts
-    gw = np.empty((outs, ins), dtype=dtype) if in_loop else None
+    gw = fresh((outs, ins), dtype) if in_loop else None
     partials = np.empty((parts - 1, outs, ins), dtype=dtype) if in_loop else gz
     w_kept, trans_w, ldw = _operand(w)
     x_kept, trans_x, ldx = _operand(x)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._util import by_size, serial_and_parallel
+from ._util import by_size, fresh_like, serial_and_parallel
 
 __all__ = ["bce_with_logits"]
 
@@ -30,6 +30,6 @@ def bce_with_logits(x, target):
     dtype = np.result_type(x, target)
     x = np.ascontiguousarray(x, dtype=dtype)
     target = np.ascontiguousarray(np.broadcast_to(np.asarray(target, dtype=dtype), x.shape))
-    out = np.empty_like(x)
+    out = fresh_like(x)
     by_size(_bce_loops, x.size)(x.reshape(-1), target.reshape(-1), dtype.type(0), out.reshape(-1))
     return out

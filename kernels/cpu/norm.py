@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..reference import norm as reference
-from ._util import by_size, is_channels_last, like_layout, serial_and_parallel
+from ._util import by_size, fresh_like, is_channels_last, like_layout, serial_and_parallel
 from .activation import _NONE, _act, _act_grad, _kind_code
 
 __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_norm_act_train",
@@ -259,7 +259,7 @@ def batch_norm_act_train(x, weight, bias, eps: float, kind: str, slope: float = 
     by_size(moments, x.size)(view, mean, var)
     mean, var = mean.astype(x.dtype), var.astype(x.dtype)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
-    y = np.empty_like(view)
+    y = fresh_like(view)
     by_size(affine, x.size)(view, mean, scale, shift, code, x.dtype.type(slope),
                             x.dtype.type(1), y)
     return _from_kernel_view(y, x), mean, var
@@ -271,7 +271,7 @@ def batch_norm_eval(x, mean, var, weight, bias, eps: float):
         return reference.batch_norm_eval(x, mean, var, weight, bias, eps)
     view, (_, affine, _, _) = _kernel_view(x)
     scale, shift = _scale_shift(var, weight, bias, eps, x.dtype)
-    y = np.empty_like(view)
+    y = fresh_like(view)
     by_size(affine, x.size)(view, np.asarray(mean, dtype=x.dtype), scale, shift, _NONE,
                             x.dtype.type(0), x.dtype.type(1), y)
     return _from_kernel_view(y, x)
@@ -319,7 +319,7 @@ def _backward(gy, y, x, weight, mean, var, eps, code, slope):
     a = invstd if weight is None else invstd * weight
     b = -a * invstd * invstd * sum_gy_xc / count
     d = -a * sum_gy / count
-    gx = np.empty_like(x_view)
+    gx = fresh_like(x_view)
     by_size(backward_input, x.size)(gy_view, y_view, x_view, mean, a.astype(dtype),
                                     b.astype(dtype), d.astype(dtype), *act, gx)
     gx = _from_kernel_view(gx, x)
