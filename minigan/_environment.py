@@ -36,9 +36,10 @@ it measurably helps minigan (benchmarks/RESULTS.md), and a value the user set al
    every loaded OpenMP runtime's count back as it was.
 4. OpenBLAS's thread count is 1 while a cpu product runs on Numba's threads (one OpenBLAS
    call per thread), then back to what it was (kernels/cpu/blas.py).
-5. glibc's malloc keeps freed memory (kernels/cpu/_util.py, `keep_freed_memory`) when the
-   cpu kernels load: fresh arrays without page faults, the process keeps its peak heap.
-   `MINIGAN_MALLOC_TUNING=0` leaves malloc alone.
+5. glibc's malloc, only with `MINIGAN_MALLOC_TUNING=1`: it then keeps freed memory
+   (kernels/cpu/_util.py, `keep_freed_memory`), for every library in the process. By
+   default malloc is left alone; the cpu kernels' results come from buffers they keep
+   themselves (`_util.fresh`), which touch nothing outside minigan.
 """
 
 import os as _os

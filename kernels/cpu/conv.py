@@ -173,29 +173,20 @@ def _col2im_channels_last(columns, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out,
                             target[c] += row[start + c]
 
 
-def _taps_last(w, out):
-    """out[o, t, c] = w[o, c, t]: a weight (C_out, C, kH*kW) in the channels-last column
-    order. One task per output channel, whose C x kH*kW block sits in L1 while it is read
-    across; NumPy's transposing copy of DCGAN-64's 512 x 256 x 4 x 4 weight took 0.54 ms,
-    this 0.20 ms (2 threads; benchmarks/RESULTS.md)."""
-    outs, channels, taps = w.shape
+def _swap_inner_axes(a, out):
+    """out[o, j, i] = a[o, i, j]: a weight (C_out, C, kH*kW) into the channels-last column
+    order (C_out, kH*kW, C), or back. One task per output channel, whose block sits in L1
+    while it is read across; NumPy's transposing copy of DCGAN-64's 512 x 256 x 4 x 4
+    weight took 0.54 ms, this 0.20 ms, and back 0.72 against 0.24 ms (2 threads;
+    benchmarks/RESULTS.md). One function both ways: one compilation on a cold start."""
+    outs, rows, cols = a.shape
     for o in prange(outs):
-        for t in range(taps):
-            for c in range(channels):
-                out[o, t, c] = w[o, c, t]
+        for j in range(cols):
+            for i in range(rows):
+                out[o, j, i] = a[o, i, j]
 
 
-def _taps_first(rows, out):
-    """The inverse of _taps_last: out[o, c, t] = rows[o, t, c]."""
-    outs, taps, channels = rows.shape
-    for o in prange(outs):
-        for c in range(channels):
-            for t in range(taps):
-                out[o, c, t] = rows[o, t, c]
-
-
-_TAPS_LAST = njit(cache=True, parallel=True, error_model="numpy")(_taps_last)
-_TAPS_FIRST = njit(cache=True, parallel=True, error_model="numpy")(_taps_first)
+_SWAP_INNER_AXES = njit(cache=True, parallel=True, error_model="numpy")(_swap_inner_axes)
 
 
 # Each loop in a serial and a parallel copy: columns below _util.PARALLEL_MIN_ELEMENTS
@@ -332,7 +323,7 @@ def _weight_rows(w, channels_last_order: bool) -> np.ndarray:
     if c == 1 or kh * kw == 1:  # the two orders are the same
         return np.ascontiguousarray(w).reshape(c_out, -1)
     rows = fresh((c_out, kh * kw, c), w.dtype)
-    _TAPS_LAST(np.ascontiguousarray(w).reshape(c_out, c, kh * kw), rows)
+    _SWAP_INNER_AXES(np.ascontiguousarray(w).reshape(c_out, c, kh * kw), rows)
     return rows.reshape(c_out, -1)
 
 
@@ -342,7 +333,7 @@ def _weight_from_rows(rows, shape, channels_last_order: bool) -> np.ndarray:
     if not channels_last_order or c == 1 or kh * kw == 1:
         return np.ascontiguousarray(rows).reshape(shape)
     w = fresh(shape, rows.dtype)
-    _TAPS_FIRST(np.ascontiguousarray(rows).reshape(c_out, kh * kw, c),
+    _SWAP_INNER_AXES(np.ascontiguousarray(rows).reshape(c_out, kh * kw, c),
                 w.reshape(c_out, c, kh * kw))
     return w
 
