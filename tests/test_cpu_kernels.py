@@ -587,8 +587,11 @@ def test_fresh_results_reuse_only_buffers_nothing_references():
         del b  # b's buffer is free again: the next call may take it, never views' buffer
         views.pop()
         assert all(np.all(v == 1.0) for v in views if v.dtype == np.float32)
-    c = util.fresh((256, 300), np.float32)  # same bytes, other shape: the same buffer
+    # every view gone: a's buffer is free; held, the other one is taken, then a's
+    other = util.fresh(shape, np.float32)
+    c = util.fresh((256, 300), np.float32)  # same bytes, other shape: a kept buffer
     assert c.ctypes.data == address and c.shape == (256, 300)
+    assert other.ctypes.data != address
     d = util.fresh(shape, np.float64)  # other size: another buffer
     assert not np.shares_memory(c, d)
     small = util.fresh((10, 10), np.float32)

@@ -99,9 +99,13 @@ def fresh(shape, dtype) -> np.ndarray:
         recycled = _local.recycled = {}
         _local.recycled_bytes = 0
     kept = recycled.setdefault(nbytes, [])
-    for buffer in kept:
-        # references: the list's, the loop variable's and getrefcount's own argument
+    # the most recently handed out first: a short-lived result just freed is still in cache
+    for k in range(len(kept) - 1, -1, -1):
+        buffer = kept[k]
+        # references: the list's, the local variable's and getrefcount's own argument
         if sys.getrefcount(buffer) == 3:
+            if k != len(kept) - 1:
+                kept.append(kept.pop(k))
             return buffer.view(dtype).reshape(shape)
     if _local.recycled_bytes + nbytes > RECYCLE_MAX_BYTES:
         return np.empty(shape, dtype=dtype)
