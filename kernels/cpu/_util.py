@@ -80,6 +80,17 @@ RECYCLE_MIN_BYTES = 1 << 18
 RECYCLE_MAX_BYTES = 1 << 30
 
 
+def _unreferenced_count() -> int:
+    """What sys.getrefcount(kept[k]) reads for a buffer that only the list holds: measured
+    on the same expression, so that an interpreter counting its argument otherwise (a
+    borrowed reference) is measured, not assumed."""
+    kept = [np.empty(1, dtype=np.uint8)]
+    return sys.getrefcount(kept[0])
+
+
+_UNREFERENCED = _unreferenced_count()
+
+
 def fresh(shape, dtype) -> np.ndarray:
     """np.empty(shape, dtype), C-contiguous, for a kernel's result: from RECYCLE_MIN_BYTES
     on, a view of a kept buffer of the same size that nothing else references any more.
@@ -101,11 +112,9 @@ def fresh(shape, dtype) -> np.ndarray:
     kept = recycled.setdefault(nbytes, [])
     # the most recently handed out first: a short-lived result just freed is still in cache
     for k in range(len(kept) - 1, -1, -1):
-        buffer = kept[k]
-        # references: the list's, the local variable's and getrefcount's own argument
-        if sys.getrefcount(buffer) == 3:
-            if k != len(kept) - 1:
-                kept.append(kept.pop(k))
+        if sys.getrefcount(kept[k]) == _UNREFERENCED:
+            buffer = kept.pop(k)
+            kept.append(buffer)
             return buffer.view(dtype).reshape(shape)
     if _local.recycled_bytes + nbytes > RECYCLE_MAX_BYTES:
         return np.empty(shape, dtype=dtype)
