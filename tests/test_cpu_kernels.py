@@ -606,6 +606,37 @@ def test_fresh_results_reuse_only_buffers_nothing_references():
         util.release_workspaces()
 
 
+def test_fresh_buffers_past_the_cap_drop_the_least_recently_used_free_ones():
+    """A new size past RECYCLE_MAX_BYTES drops free buffers, oldest use first, and never one
+    in use; when the buffers in use fill the cap, the result is a plain array."""
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    cap = util.RECYCLE_MAX_BYTES
+    kb = util.RECYCLE_MIN_BYTES  # one unit: the smallest kept size
+    try:
+        util.RECYCLE_MAX_BYTES = 10 * kb
+        util.release_workspaces()
+        held = util.fresh((4 * kb,), np.uint8)  # in use throughout
+        old = util.fresh((2 * kb,), np.uint8)  # freed first
+        old_address = old.ctypes.data
+        del old
+        recent = util.fresh((3 * kb,), np.uint8)  # freed later
+        recent_address = recent.ctypes.data
+        del recent
+        assert util._local.recycled.total == 9 * kb
+        big = util.fresh((5 * kb // 2,), np.uint8)  # room only by dropping `old`
+        assert big.base is not None and util._local.recycled.total == 19 * kb // 2
+        same = util.fresh((3 * kb,), np.uint8)  # `recent` was kept ...
+        assert same.ctypes.data == recent_address
+        kept = [b.ctypes.data for bs in util._local.recycled.by_size.values() for b in bs]
+        assert old_address not in kept
+        held[...] = 5  # ... and the held one never dropped
+        assert not np.shares_memory(held, big) and not np.shares_memory(held, same)
+        assert util.fresh((5 * kb,), np.uint8).base is None  # nothing free: a plain array
+    finally:
+        util.RECYCLE_MAX_BYTES = cap
+        util.release_workspaces()
+
+
 def test_fresh_buffers_are_per_thread():
     """Two threads never share a kept buffer: each has its own."""
     import threading

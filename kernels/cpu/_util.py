@@ -61,8 +61,7 @@ def workspace(slot: str, shape: tuple, dtype) -> np.ndarray:
 def release_workspaces() -> None:
     """Free this thread's scratch arrays and recycled buffers (they are rebuilt on demand)."""
     _local.buffers = {}
-    _local.recycled = {}
-    _local.recycled_bytes = 0
+    _local.recycled = None  # rebuilt by the next fresh()
 
 
 # ----------------------------------------------------------------------------- results
@@ -76,8 +75,13 @@ def release_workspaces() -> None:
 # process: PyTorch in the same process ran DCGAN-28 29% faster with it, so the two were
 # no longer compared at PyTorch's own settings (benchmarks/RESULTS.md).
 RECYCLE_MIN_BYTES = 1 << 18
-# At most this many bytes of buffers are kept per thread; past it results are plain arrays.
-RECYCLE_MAX_BYTES = 1 << 30
+# At most this many bytes of buffers are kept per thread. A new size past it first drops
+# free buffers, least recently used first (the one-off sizes of an evaluation, say); if
+# the buffers in use fill it, results are plain arrays. A training step of the benchmarks'
+# models keeps 2 MB (MLP-2D), 67 MB (DCGAN-28, batch 64), 121 MB (batch 128) and 223 MB
+# (DCGAN-64); `minigan train` peaked at 550 MB resident before the kept buffers, 761 MB
+# with a 1 GB cap (benchmarks/RESULTS.md).
+RECYCLE_MAX_BYTES = 1 << 28
 
 
 def _unreferenced_count() -> int:
@@ -105,23 +109,54 @@ def fresh(shape, dtype) -> np.ndarray:
         nbytes *= int(extent)
     if nbytes < RECYCLE_MIN_BYTES:
         return np.empty(shape, dtype=dtype)
-    recycled = getattr(_local, "recycled", None)
-    if recycled is None:
-        recycled = _local.recycled = {}
-        _local.recycled_bytes = 0
-    kept = recycled.setdefault(nbytes, [])
+    pool = getattr(_local, "recycled", None)
+    if pool is None:
+        pool = _local.recycled = _Pool()
+    pool.tick += 1
+    kept = pool.by_size.setdefault(nbytes, [])
     # the most recently handed out first: a short-lived result just freed is still in cache
     for k in range(len(kept) - 1, -1, -1):
         if sys.getrefcount(kept[k]) == _UNREFERENCED:
             buffer = kept.pop(k)
             kept.append(buffer)
+            pool.last_use[id(buffer)] = pool.tick
             return buffer.view(dtype).reshape(shape)
-    if _local.recycled_bytes + nbytes > RECYCLE_MAX_BYTES:
+    if pool.total + nbytes > RECYCLE_MAX_BYTES and not pool.make_room(nbytes):
         return np.empty(shape, dtype=dtype)
     buffer = np.empty(nbytes, dtype=np.uint8)
     kept.append(buffer)
-    _local.recycled_bytes += nbytes
+    pool.last_use[id(buffer)] = pool.tick
+    pool.total += nbytes
     return buffer.view(dtype).reshape(shape)
+
+
+class _Pool:
+    """One thread's kept buffers: by size in bytes, when each was last handed out (a count
+    of fresh() calls), and their total size."""
+
+    def __init__(self):
+        self.by_size: dict[int, list] = {}
+        self.last_use: dict[int, int] = {}  # id(buffer) -> tick
+        self.tick = 0
+        self.total = 0
+
+    def make_room(self, nbytes: int) -> bool:
+        """Drop free buffers, least recently used first, until nbytes more fit under
+        RECYCLE_MAX_BYTES; whether they do."""
+        free = []  # (last use, size, id): no references, so the counts stay as they are
+        for size, kept in self.by_size.items():
+            for k in range(len(kept)):
+                if sys.getrefcount(kept[k]) == _UNREFERENCED:
+                    free.append((self.last_use[id(kept[k])], size, id(kept[k])))
+        for _, size, ident in sorted(free):
+            if self.total + nbytes <= RECYCLE_MAX_BYTES:
+                break
+            kept = self.by_size[size]
+            k = next(k for k in range(len(kept)) if id(kept[k]) == ident)
+            del kept[k]
+            del self.last_use[ident]
+            self.total -= size
+        return self.total + nbytes <= RECYCLE_MAX_BYTES
 
 
 def fresh_like(a) -> np.ndarray:
