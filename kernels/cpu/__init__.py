@@ -14,7 +14,7 @@ from ._util import keep_freed_memory
 
 start_numba_threads()  # before any parallel loop: see minigan/_environment.py
 
-MALLOC_TUNED = keep_freed_memory()  # see its docstring: fresh arrays without page faults
+MALLOC_TUNED = keep_freed_memory()  # False unless MINIGAN_MALLOC_TUNING=1: see its docstring
 
 __all__: list[str] = []
 for _module in (activation, blas, conv, linear, loss, norm, optim):
