@@ -242,24 +242,33 @@ def gemm_split(m: int, n: int, k: int) -> tuple[int, int]:
     return parts, (_ROWS if m >= n else _COLUMNS)
 
 
+def _blocks_if(m: int, n: int, k: int, how: int) -> int:
+    """The blocks gemm cuts an (m, k) @ (k, n) product into when it cuts it `how`, else 0
+    (also for np.matmul's small products and outer products)."""
+    if m * n * k < OWN_THREADS_MIN_MACS or k == 1:
+        return 0
+    parts, split = gemm_split(m, n, k)
+    return parts if split == how else 0
+
+
 def gemm_row_blocks(m: int, n: int, k: int) -> int:
     """The blocks of rows gemm cuts an (m, k) @ (k, n) product into, or 0 when it takes
     another route (np.matmul for a small product, blocks of columns or of the depth).
     OpenBLAS's sums for one row depend on the size of the call (its small-matrix kernels),
     so code that must give gemm's bits calls it on the same blocks (linear.py)."""
-    if m * n * k < OWN_THREADS_MIN_MACS or k == 1:
-        return 0
-    parts, how = gemm_split(m, n, k)
-    return parts if how == _ROWS else 0
+    return _blocks_if(m, n, k, _ROWS)
 
 
 def gemm_depth_blocks(m: int, n: int, k: int) -> int:
     """The blocks of the depth k gemm cuts an (m, k) @ (k, n) product into, or 0 when it
     cuts it otherwise (see gemm_row_blocks)."""
-    if m * n * k < OWN_THREADS_MIN_MACS or k == 1:
-        return 0
-    parts, how = gemm_split(m, n, k)
-    return parts if how == _DEPTH else 0
+    return _blocks_if(m, n, k, _DEPTH)
+
+
+def depth_partials(parts: int, m: int, n: int, dtype) -> np.ndarray:
+    """Scratch for the partial products of depth blocks 1..parts-1 (block 0 writes the
+    result itself), reused from call to call."""
+    return workspace("gemm.partials", (parts - 1, m, n), dtype)
 
 
 def add_partials(out, partials) -> None:
@@ -304,7 +313,7 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
     threads, split = gemm_split(m, n, k)
-    partials = (workspace("gemm.partials", (threads - 1, m, n), dtype) if split == _DEPTH
+    partials = (depth_partials(threads, m, n, dtype) if split == _DEPTH
                 else out)  # (any address when there are none)
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses

@@ -46,6 +46,7 @@ from .blas import (
     _operand,
     _swap_threads,
     add_partials,
+    depth_partials,
     gemm_depth_blocks,
     gemm_row_blocks,
     matmul,
@@ -199,7 +200,7 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
     # the weight gradient in the loop where gemm cuts gz^T @ x into the same depth blocks
     in_loop = need_weight and parts > 1 and gemm_depth_blocks(outs, ins, rows) == parts
     gw = fresh((outs, ins), dtype) if in_loop else None
-    partials = np.empty((parts - 1, outs, ins), dtype=dtype) if in_loop else gz
+    partials = depth_partials(parts, outs, ins, dtype) if in_loop else gz
     w_kept, trans_w, ldw = _operand(w)
     x_kept, trans_x, ldx = _operand(x)
     blas = _BLAS
