@@ -13,6 +13,7 @@ records a graph of the gradient itself, which can be differentiated again (WGAN-
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from collections import namedtuple
 
@@ -666,7 +667,7 @@ class Tensor:
     def mean(self, dim=None, keepdim: bool = False, **aliases):
         dim, keepdim = _dim_args("mean", dim, keepdim, aliases)
         axes = _axes(dim, self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
+        count = math.prod(self.shape[a] for a in axes) if axes else 1
         return Sum.apply(self, axis=axes, keepdims=keepdim) * (1.0 / max(count, 1))
 
     def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
@@ -680,7 +681,7 @@ class Tensor:
             else correction
         axes = _axes(dim, self.ndim)
         centered = self - self.mean(axes, keepdim=True)
-        count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
+        count = math.prod(self.shape[a] for a in axes) if axes else 1
         # N <= correction: no estimate, NaN as in PyTorch
         scale = 1.0 / (count - correction) if count > correction else float("nan")
         return (centered * centered).sum(axes, keepdim) * scale
@@ -768,7 +769,7 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         shape = self.shape
         end = end_dim % max(len(shape), 1)
-        middle = int(np.prod(shape[start_dim : end + 1]))
+        middle = math.prod(shape[start_dim : end + 1])
         return self.reshape(shape[:start_dim] + (middle,) + shape[end + 1 :])
 
     def permute(self, *axes):

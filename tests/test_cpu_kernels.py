@@ -470,6 +470,19 @@ def test_bce_with_logits_matches_reference(shape, seed, dtype):
     assert_within(cpu.bce_with_logits(x, 1.0), ref.bce_with_logits(x, 1.0), bound, "scalar")
 
 
+# g (sigmoid(x) - t): each sigmoid within 4 ulps of the exact value (8 between the two),
+# then one rounding each for - and *: 16 ulps of |g| (1 + |t|) bounds the difference.
+@given(st.sampled_from([(7,), (4, 1), (3, 5)]), seeds(), DTYPES, st.booleans())
+def test_bce_with_logits_grad_matches_reference(shape, seed, dtype, one_g):
+    x = random_array(seed, shape, dtype, scale=5.0)
+    target = random_array(seed + 1, shape, np.float64, scale=0.5).clip(-1, 1).astype(dtype)
+    g = dtype(0.37) if one_g else random_array(seed + 2, shape, dtype)
+    grad = cpu.bce_with_logits_grad(x, target, g)
+    assert grad.dtype == dtype and grad.shape == shape
+    bound = 16 * unit_roundoff(dtype) * np.abs(g) * (1 + np.abs(target))
+    assert_within(grad, ref.bce_with_logits_grad(x, target, g), bound, "bce_with_logits_grad")
+
+
 def test_bce_with_logits_is_exact_at_extreme_logits():
     x = np.array([-1000.0, 1000.0, -1000.0, 1000.0], np.float32)
     t = np.array([0.0, 1.0, 1.0, 0.0], np.float32)

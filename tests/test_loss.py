@@ -68,22 +68,54 @@ def test_bce_with_logits_number_target():
     assert F.binary_cross_entropy_with_logits(x32, 0.0).dtype == np.float32
 
 
-@given(shape=SHAPES, reduction=REDUCTIONS, data=st.data())
-def test_bce_with_logits_gradients(shape, reduction, data):
+@given(shape=SHAPES, reduction=REDUCTIONS, weighted=st.booleans(), data=st.data())
+def test_bce_with_logits_gradients(shape, reduction, weighted, data):
+    # unweighted, the loss and its reduction are one node (its own backward); weighted, the
+    # elementwise node, a product and mean() or sum()
     x, t = data.draw(arrays(shape, low=-4, high=4)), data.draw(arrays(shape, low=0, high=1))
-    w = data.draw(arrays(shape, low=0, high=2))
-    check_gradients(
-        lambda x, t, w: F.binary_cross_entropy_with_logits(x, t, w, reduction=reduction), x, t, w
-    )
+    if weighted:
+        w = data.draw(arrays(shape, low=0, high=2))
+        check_gradients(lambda x, t, w: F.binary_cross_entropy_with_logits(
+            x, t, w, reduction=reduction), x, t, w)
+    else:
+        check_gradients(lambda x, t: F.binary_cross_entropy_with_logits(
+            x, t, reduction=reduction), x, t)
 
 
 @settings(max_examples=10)
-@given(shape=SHAPES, data=st.data())
-def test_bce_with_logits_double_gradients(shape, data):
+@given(shape=SHAPES, reduction=REDUCTIONS, data=st.data())
+def test_bce_with_logits_double_gradients(shape, reduction, data):
     x, t = data.draw(arrays(shape, low=-4, high=4)), data.draw(arrays(shape, low=0, high=1))
     check_double_gradients(
-        lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), x, t
+        lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction=reduction), x, t
     )
+
+
+@pytest.mark.parametrize("device", ["numpy", "cpu"])
+@pytest.mark.parametrize("reduction", REDUCTIONS.elements)
+def test_bce_with_logits_backward_kernel_gives_the_tensor_ops_bits(device, reduction):
+    """A plain backward() runs bce_with_logits_grad in one kernel; with create_graph the
+    same node runs Tensor ops (sigmoid, -, *), as the loss composed with mean() did before
+    it took its reduction in. The two must be the same bits, so a run does not depend on
+    whether a penalty asked for a graph; the reduced value too is Tensor.mean's."""
+    x = random_array(3, (64, 1), np.float32, scale=4.0)
+    t = (random_array(4, (64, 1), np.float64) > 0).astype(np.float32)
+    grads, values = [], []
+    for create_graph in (False, True):
+        logits = mg.tensor(x, device=device, requires_grad=True)
+        loss = F.binary_cross_entropy_with_logits(logits, mg.tensor(t, device=device),
+                                                  reduction=reduction)
+        assert type(loss._ctx).__name__ == "BCEWithLogits"  # one node, reduction included
+        seed = mg.tensor(np.full(loss.shape, 0.7, np.float32), device=device)
+        grads.append(mg.grad(loss, logits, seed, create_graph=create_graph)[0].numpy())
+        values.append(loss.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    composed = F.binary_cross_entropy_with_logits(
+        mg.tensor(x, device=device), mg.tensor(t, device=device), mg.tensor(
+            np.ones(1, np.float32), device=device), reduction="none")
+    composed = reduce(composed, reduction) if reduction == "none" else getattr(
+        composed, reduction)()
+    np.testing.assert_array_equal(values[0], composed.numpy())
 
 
 # ----------------------------------------------------------------------------- BCE, mse, l1

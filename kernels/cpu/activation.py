@@ -122,8 +122,11 @@ def _activation_grad_rows(gy, y, kind, slope, one, gx, partial_sums):
 
 
 def column_sums(partial_sums, dtype):
-    """The bias gradient from the blocks' float64 column sums, in dtype."""
-    total = partial_sums[0] if partial_sums.shape[0] == 1 else partial_sums.sum(axis=0)
+    """The bias gradient from the blocks' float64 column sums, in dtype: added in block
+    order, as np.sum(axis=0) adds rows, without its ~3 us of call for a few rows."""
+    total = partial_sums[0]
+    for block in partial_sums[1:]:
+        total = total + block
     return total.astype(dtype)
 
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 import ctypes
 import threading
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-from ._util import block_of, fresh, serial_and_parallel, workspace
+from ._util import block_of, fresh, serial_and_parallel, thread_count, workspace
 
 __all__ = ["matmul"]
 
@@ -219,7 +218,7 @@ def _operand(x):
 def _gemm_parts(m: int, n: int, k: int) -> int:
     """How many blocks (threads) gemm cuts a product of m * n * k multiply-adds into, from
     OWN_THREADS_MIN_MACS up (below it, one np.matmul call)."""
-    return max(1, min(numba.get_num_threads(), (m * n * k) // MIN_MACS_PER_PART))
+    return max(1, min(thread_count(), (m * n * k) // MIN_MACS_PER_PART))
 
 
 # A product whose depth k is this many times its larger side or more (a weight gradient:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ._util import array_module
+from .activation import _sigmoid
 
-__all__ = ["bce_with_logits"]
+__all__ = ["bce_with_logits", "bce_with_logits_grad"]
 
 
 def bce_with_logits(x, target):
@@ -15,3 +16,9 @@ def bce_with_logits(x, target):
     """
     xp = array_module(x)
     return xp.maximum(x, 0) - x * target + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def bce_with_logits_grad(x, target, g):
+    """dL/dx of L = g-weighted bce_with_logits: g (sigmoid(x) - t), with target and g
+    broadcast to x's shape (a reduced loss's gradient arrives as one number)."""
+    return g * (_sigmoid(x) - target)

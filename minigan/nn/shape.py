@@ -4,7 +4,7 @@ UpsamplingBilinear2d), PixelShuffle, PixelUnshuffle."""
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from .. import functional as F
 from ..functional.shape import INTERPOLATE_MODES
@@ -46,7 +46,7 @@ class Unflatten(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         dim = self.dim % input.ndim
-        if int(np.prod(self.unflattened_size)) != input.shape[dim]:
+        if math.prod(self.unflattened_size) != input.shape[dim]:
             raise ValueError(
                 f"Unflatten: dim {self.dim} of input {input.shape} has size "
                 f"{input.shape[dim]}, which cannot be split into {self.unflattened_size}"
@@ -68,8 +68,8 @@ class Reshape(Module):
             else tuple(shape)
 
     def forward(self, input: Tensor) -> Tensor:
-        per_sample = int(np.prod(input.shape[1:]))
-        if -1 not in self.shape and int(np.prod(self.shape)) != per_sample:
+        per_sample = math.prod(input.shape[1:])
+        if -1 not in self.shape and math.prod(self.shape) != per_sample:
             raise ValueError(
                 f"Reshape: input {input.shape} has {per_sample} values per sample, "
                 f"which cannot be reshaped to {self.shape}"
