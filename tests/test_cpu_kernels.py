@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 
 import numpy as np
 import pytest
@@ -708,6 +709,26 @@ def test_batch_norm_act_kernels_match_reference(shape, seed, dtype, kind, x_layo
     assert_within(gweight, exact[1], (tol + 4 * u) * (invstd * sum_gy_xc).reshape(-1),
                   f"{kind} gweight")
     assert_within(gbias, exact[2], (tol + 4 * u) * sum_gy.reshape(-1), f"{kind} gbias")
+
+
+def test_thread_count_follows_numba_set_num_threads():
+    """The kernels read Numba's thread count through its C function (no locks): it must
+    still be the count numba.set_num_threads set, in this thread and in another."""
+    util = importlib.import_module("minigan.kernels.cpu._util")
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    try:
+        for count in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(count)
+            assert util.thread_count() == numba.get_num_threads() == count
+    finally:
+        numba.set_num_threads(before)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(
+        (util.thread_count(), numba.get_num_threads())))
+    worker.start()
+    worker.join()
+    assert seen[0][0] == seen[0][1]
 
 
 @contextlib.contextmanager

@@ -185,12 +185,35 @@ def by_size(pair, size: int):
     return pair[size >= PARALLEL_MIN_ELEMENTS]
 
 
-@njit(cache=True)
+def _thread_count_reader():
+    """The threading layer's own get_num_threads (a C function), once Numba's threads are
+    up: numba.get_num_threads() takes two locks, one a process-wide semaphore, before
+    calling it (~1.2 us against ~0.15 us), and the kernels ask several times per op.
+    Numba's public function when that name is not there (another Numba version)."""
+    numba.get_num_threads()  # starts the threads, after which the reader is set
+    reader = getattr(numba.np.ufunc.parallel, "_get_num_threads", None)
+    if not callable(reader) or reader() != numba.get_num_threads():
+        reader = numba.get_num_threads
+    return reader
+
+
+_read_thread_count = None
+
+
 def thread_count() -> int:
-    """numba.get_num_threads() (this thread's setting) from compiled code: ~0.1 us a call
-    where the Python function takes ~1.2 us (two locks, one a process-wide semaphore),
-    and the kernels ask several times per op."""
-    return numba.get_num_threads()
+    """numba.get_num_threads(): this thread's setting (numba.set_num_threads)."""
+    global _read_thread_count
+    if _read_thread_count is None:
+        _read_thread_count = _thread_count_reader()
+    return _read_thread_count()
+
+
+@njit(cache=True)
+def address(a) -> int:
+    """a.ctypes.data, read in compiled code: ~0.3 us a call where the Python attribute
+    takes ~1 us (it builds a ctypes helper object each time), and a product passes its
+    operands' addresses (blas.py), three or four per call."""
+    return a.ctypes.data
 
 
 def row_blocks(size: int) -> int:

@@ -33,7 +33,7 @@ from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
 
-from ._util import block_of, fresh, serial_and_parallel, thread_count, workspace
+from ._util import address, block_of, fresh, serial_and_parallel, thread_count, workspace
 
 __all__ = ["matmul"]
 
@@ -316,10 +316,10 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
                 else out)  # (any address when there are none)
     with _ONE_AT_A_TIME:
         # the arrays stay referenced here while the compiled loop uses their addresses
-        _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, a.ctypes.data,
-                                  trans_a, lda, b.ctypes.data, trans_b, ldb, m, n, k, item,
+        _GEMM_BLOCKS[threads > 1](fn, blas.get_threads, blas.set_threads, address(a),
+                                  trans_a, lda, address(b), trans_b, ldb, m, n, k, item,
                                   _ONE[dtype], _ONE[dtype] if accumulate else _ZERO[dtype],
-                                  out.ctypes.data, ldc, threads, split, partials.ctypes.data,
+                                  address(out), ldc, threads, split, address(partials),
                                   blas.blasint_like)
         if split == _DEPTH:
             add_partials(out, partials)

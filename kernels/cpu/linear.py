@@ -52,7 +52,7 @@ from .blas import (
     matmul,
 )
 from ..reference.linalg import compose_linear_act, compose_linear_grads
-from ._util import (PARALLEL_MIN_ELEMENTS, block_of, fresh, fresh_like, row_blocks,
+from ._util import (PARALLEL_MIN_ELEMENTS, address, block_of, fresh, fresh_like, row_blocks,
                     serial_and_parallel)
 
 __all__ = ["linear_act", "linear_grads"]
@@ -166,7 +166,7 @@ def linear_act(x, w, bias, kind: str, slope: float = 0.0):
     blas = _BLAS
     with _ONE_AT_A_TIME:
         _LINEAR_ACT_BLOCKS[parts > 1](
-            fn, blas.get_threads, blas.set_threads, x.ctypes.data, trans_x, ldx, w.ctypes.data,
+            fn, blas.get_threads, blas.set_threads, address(x), trans_x, ldx, address(w),
             trans_w, ldw, ins, bias, code, dtype.type(slope), _ONE[dtype], epilogue, y, parts,
             blas.blasint_like)
     return y
@@ -208,9 +208,9 @@ def linear_grads(g, y, x, w, kind: str, slope: float, need_input: bool, need_wei
         # the arrays stay referenced here while the compiled loop uses their addresses
         _LINEAR_GRADS_BLOCKS[parts > 1](
             fn, blas.get_threads, blas.set_threads, g, y, code, dtype.type(slope),
-            _ONE[dtype], gz, sums, w_kept.ctypes.data, trans_w, ldw, ins,
-            0 if gx is None else gx.ctypes.data, need_input, x_kept.ctypes.data, trans_x,
-            ldx, 0 if gw is None else gw.ctypes.data, partials.ctypes.data, in_loop,
+            _ONE[dtype], gz, sums, address(w_kept), trans_w, ldw, ins,
+            0 if gx is None else address(gx), need_input, address(x_kept), trans_x,
+            ldx, 0 if gw is None else address(gw), address(partials), in_loop,
             blas.blasint_like)
     gb = column_sums(sums, dtype) if need_bias else None
     if in_loop:
