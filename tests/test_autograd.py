@@ -211,6 +211,18 @@ def test_manual_seed_makes_randn_repeatable():
     assert not np.array_equal(a, c)
 
 
+def test_randn_draws_numpys_normal_stream():
+    """randn takes NumPy's standard_normal for N(0, 1): the same draws as normal(0, 1),
+    so checkpoints and seeds from before that shortcut give the same runs; other means
+    and deviations still come from normal()."""
+    draws = mg.randn(50, 3, generator=mg.Generator(11)).numpy()
+    expected = np.random.Generator(np.random.PCG64(11)).normal(0.0, 1.0, size=(50, 3))
+    np.testing.assert_array_equal(draws, expected.astype(np.float32))
+    scaled = mg.Generator(11).normal((50, 3), mean=2.0, std=0.5)
+    expected = np.random.Generator(np.random.PCG64(11)).normal(2.0, 0.5, size=(50, 3))
+    np.testing.assert_array_equal(scaled, expected.astype(np.float32))
+
+
 def test_devices_numpy_and_cpu_interoperate_only_explicitly():
     a = mg.tensor([1.0], device="numpy")
     b = mg.tensor([1.0], device="cpu")
