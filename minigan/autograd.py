@@ -238,7 +238,7 @@ class Tensor:
 
     @property
     def shape(self) -> tuple:
-        return tuple(self.array.shape)
+        return self.array.shape  # a tuple already, in NumPy and CuPy
 
     @property
     def dtype(self):
