@@ -98,23 +98,26 @@ class Function:
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
         ctx = cls()
         first = inputs[0]
-        ctx.backend = first._backend
+        backend = ctx.backend = first._backend
         for other in inputs[1:]:
-            if other._backend is not ctx.backend:
+            if other._backend is not backend:
                 raise RuntimeError(
                     f"{cls.__name__}: tensors on different devices "
                     f"({first.device} and {other.device}); move one with .to(device)"
                 )
-        out = Tensor._wrap(ctx.forward(*[t.array for t in inputs], **params), ctx.backend)
-        if cls.is_view and ctx.xp.may_share_memory(out.array, first.array):
+        out = Tensor._wrap(ctx.forward(*[t.array for t in inputs], **params), backend)
+        if cls.is_view and backend.xp.may_share_memory(out.array, first.array):
             # a view shares its base's storage, so it shares the count of in-place changes
             out._base = first if first._base is None else first._base
             out._version = first._version
-        if _grad_enabled and any(t.requires_grad for t in inputs):
+        if not _grad_enabled:
+            return out
+        needs = tuple(t.requires_grad for t in inputs)
+        if True in needs:
             out.requires_grad = True
             out._ctx = ctx
             ctx.inputs = inputs
-            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            ctx.needs_input_grad = needs
             ctx._input_versions = tuple(t._version.value for t in inputs)
             ctx._output_ref = weakref.ref(out)
             ctx._output_version = out._version.value

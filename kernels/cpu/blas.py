@@ -300,14 +300,16 @@ def gemm(a, b, out=None, accumulate: bool = False) -> np.ndarray:
             out += np.matmul(a, b)
             return out
         return np.matmul(a, b, out=out)
-    if out is None:
+    item = dtype.itemsize
+    if out is None:  # C-contiguous
         out = fresh((m, n), dtype)
-    item = out.itemsize
-    if out.shape != (m, n) or (out.strides[1] != item and n > 1) or (
-            m > 1 and out.strides[0] < n * item):
-        raise ValueError(f"gemm: out must be a ({m}, {n}) array with unit stride along its "
-                         f"rows, got shape {out.shape} and strides {out.strides}")
-    ldc = max(1, n if m == 1 else out.strides[0] // item)
+        ldc = max(1, n)
+    else:
+        if out.shape != (m, n) or (out.strides[1] != item and n > 1) or (
+                m > 1 and out.strides[0] < n * item):
+            raise ValueError(f"gemm: out must be a ({m}, {n}) array with unit stride along "
+                             f"its rows, got shape {out.shape} and strides {out.strides}")
+        ldc = max(1, n if m == 1 else out.strides[0] // item)
     a, trans_a, lda = _operand(a)
     b, trans_b, ldb = _operand(b)
     blas = _BLAS
