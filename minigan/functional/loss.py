@@ -4,7 +4,9 @@ log_softmax / softmax / nll_loss it is made of.
 
 The two that need care with large inputs are Functions with stable forms: BCE from logits
 (max(x, 0) - x t + log1p(exp(-|x|)), gradient sigmoid(x) - t) and log_softmax (shift by the
-max). Both backward passes are Tensor ops, so GAN penalties can differentiate them again.
+max). Both backward passes are Tensor ops when a graph of the gradient is asked for
+(create_graph), so GAN penalties can differentiate them again; a plain backward of BCE
+from logits, which also takes its mean or sum in its node, is one kernel with the same bits.
 The rest (pos_weight, class weights, ignore_index, label smoothing, probability targets)
 are compositions of those with Tensor ops.
 
