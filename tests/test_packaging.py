@@ -51,3 +51,16 @@ def test_extras_say_what_they_are_for(metadata):
     # the benchmark scripts are repository-only, and the README says so
     assert "benchmarks" not in " ".join(metadata["packages"])
     assert "not installed with the package" in (ROOT / "README.md").read_text()
+
+
+def test_the_kernels_folder_imported_by_its_own_name_is_refused_in_one_line():
+    """From the repository root `import kernels.cpu` would load the kernel files a second
+    time under another module name, and Numba's cache (keyed by file) would then hold code
+    that minigan's own import cannot load. It is refused at once, naming the right import."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", "import kernels.cpu"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "ImportError: the kernels are the package minigan.kernels, not 'kernels'" \
+        in done.stderr
