@@ -773,7 +773,10 @@ class Tensor:
         shape = self.shape
         end = end_dim % max(len(shape), 1)
         middle = math.prod(shape[start_dim : end + 1])
-        return self.reshape(shape[:start_dim] + (middle,) + shape[end + 1 :])
+        flat = shape[:start_dim] + (middle,) + shape[end + 1 :]
+        # nothing to merge (an (N, D) batch through nn.Flatten()): the tensor itself, as
+        # torch.flatten returns its input then, and no graph node
+        return self if flat == shape else self.reshape(flat)
 
     def permute(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes

@@ -201,6 +201,23 @@ def test_default_dtype_is_float32_and_float64_is_kept():
     assert mg.tensor([1, 2]).dtype.kind == "i"
 
 
+def test_flatten_with_nothing_to_merge_returns_the_tensor_itself():
+    """As torch.flatten: an (N, D) batch through flatten(1) (nn.Flatten()) is its input,
+    with no graph node; a merge is a reshape node, and gradients flow either way."""
+    x = mg.tensor(random_array(3, (4, 2)), requires_grad=True)
+    assert x.flatten(1) is x and x.flatten(1, -1) is x and x.flatten(0, 0) is x
+    y = mg.tensor(random_array(4, (4, 2, 3)), requires_grad=True)
+    flat = y.flatten(1)
+    assert flat.shape == (4, 6) and flat._ctx is not None
+    assert mg.tensor(np.float32(2.0)).flatten().shape == (1,)  # a 0-d tensor becomes 1-D
+    (nn_flat := mg.nn.Flatten()(x)).sum().backward()
+    assert nn_flat is x
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((4, 2)))
+    torch = pytest.importorskip("torch")
+    t = torch.zeros(4, 2)
+    assert t.flatten(1) is t  # the behaviour followed here
+
+
 def test_manual_seed_makes_randn_repeatable():
     mg.manual_seed(7)
     a = mg.randn(3, 2).numpy()
