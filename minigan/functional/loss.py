@@ -133,17 +133,18 @@ class BCEWithLogits(Function):
 
     def backward(self, g):
         x, target = self.inputs
-        if self.reduction != "none" and self.scale is not None:
-            g = g * Tensor._wrap(self.scale, self.backend)
+        scale = self.scale if self.reduction != "none" else None
         if not is_grad_enabled():  # no graph of the gradient wanted: one kernel
+            g = g.array if scale is None else g.array * scale  # mean()'s product
             gx = gt = None
             if self.needs_input_grad[0]:
-                gx = Tensor._wrap(self.K.bce_with_logits_grad(x.array, target.array, g.array),
+                gx = Tensor._wrap(self.K.bce_with_logits_grad(x.array, target.array, g),
                                   self.backend)
             if self.needs_input_grad[1]:
-                gt = Tensor._wrap(self.xp.broadcast_to(-g.array, x.shape) * x.array,
-                                  self.backend)
+                gt = Tensor._wrap(self.xp.broadcast_to(-g, x.shape) * x.array, self.backend)
             return gx, gt
+        if scale is not None:
+            g = g * Tensor._wrap(scale, self.backend)
         # (a reduced loss's g is one number: it broadcasts, as Sum's backward broadcast it)
         gx = g * (sigmoid(x) - target) if self.needs_input_grad[0] else None
         gt = -g * x if self.needs_input_grad[1] else None
