@@ -213,9 +213,13 @@ def test_flatten_with_nothing_to_merge_returns_the_tensor_itself():
     (nn_flat := mg.nn.Flatten()(x)).sum().backward()
     assert nn_flat is x
     np.testing.assert_array_equal(x.grad.numpy(), np.ones((4, 2)))
+
+
+def test_torch_flatten_returns_its_input_when_nothing_merges():
+    """The PyTorch behaviour the test above follows."""
     torch = pytest.importorskip("torch")
     t = torch.zeros(4, 2)
-    assert t.flatten(1) is t  # the behaviour followed here
+    assert t.flatten(1) is t and torch.zeros(()).flatten().shape == (1,)
 
 
 def test_manual_seed_makes_randn_repeatable():
