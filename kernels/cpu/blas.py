@@ -271,8 +271,9 @@ def depth_partials(parts: int, m: int, n: int, dtype) -> np.ndarray:
 
 
 def add_partials(out, partials) -> None:
-    """out += each of the depth blocks' partial products, in block order: gemm's sum, which
-    code that must give gemm's bits repeats (linear.py)."""
+    """out += each of the blocks' partial results, in block order: gemm's sum of its depth
+    blocks, which code that must give gemm's bits repeats (linear.py), and the bias
+    gradient's sum of its row blocks (activation.column_sums)."""
     for partial in partials:
         out += partial
 

@@ -334,7 +334,7 @@ def _weight_from_rows(rows, shape, channels_last_order: bool) -> np.ndarray:
         return np.ascontiguousarray(rows).reshape(shape)
     w = fresh(shape, rows.dtype)
     _SWAP_INNER_AXES(np.ascontiguousarray(rows).reshape(c_out, kh * kw, c),
-                w.reshape(c_out, c, kh * kw))
+                     w.reshape(c_out, c, kh * kw))
     return w
 
 

@@ -119,13 +119,12 @@ class BCEWithLogits(Function):
     results are the same bits, the same operations in the same order."""
 
     def forward(self, x, target, reduction: str = "none"):
-        self.reduction = reduction
+        self.scale = None  # the mean's 1 / count, which backward multiplies g by
         loss = self.K.bce_with_logits(x, target)
         if reduction == "none":
             return loss
         total = loss.sum(axis=tuple(range(loss.ndim)))  # Tensor.sum's call
         if reduction == "sum":
-            self.scale = None
             return total
         # Tensor.mean's: the sum times 1 / count in x's dtype
         self.scale = self.xp.asarray(1.0 / max(loss.size, 1), dtype=loss.dtype)
@@ -133,7 +132,7 @@ class BCEWithLogits(Function):
 
     def backward(self, g):
         x, target = self.inputs
-        scale = self.scale if self.reduction != "none" else None
+        scale = self.scale
         if not is_grad_enabled():  # no graph of the gradient wanted: one kernel
             g = g.array if scale is None else g.array * scale  # mean()'s product
             gx = gt = None
