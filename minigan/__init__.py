@@ -26,6 +26,7 @@ from .autograd import (
 )
 from .backend import (
     DeviceUnavailable,
+    device,
     available_devices,
     default_device,
     set_default_device,
@@ -38,9 +39,12 @@ from .creation import (
     IntTensor,
     LongTensor,
     arange,
+    empty,
+    empty_like,
     eye,
     from_numpy,
     full,
+    full_like,
     is_tensor,
     linspace,
     ones,
@@ -50,25 +54,34 @@ from .creation import (
     randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
 )
 from .ops import (
     abs,
+    allclose,
     amax,
     amin,
     argmax,
+    chunk,
     clamp,
     clone,
+    flatten,
+    isfinite,
+    isinf,
+    isnan,
     lerp,
     matmul,
     maximum,
     mean,
     minimum,
+    mm,
     norm,
     pow,
     sigmoid,
+    split,
     std,
     sum,
     tanh,
@@ -99,6 +112,13 @@ float32 = "float32"
 float64 = "float64"
 int32 = "int32"
 int64 = long = "int64"
+uint8 = "uint8"
+# torch's short names (mg.float is float32, as torch.float); kept out of __all__ so that
+# `from minigan import *` does not hide Python's float, int and bool
+float = float32
+double = float64
+int = int32
+bool = "bool"
 
 __all__ = [
     "Function", "Tensor", "cat", "concat", "enable_grad", "exp", "grad", "is_grad_enabled",
@@ -111,5 +131,7 @@ __all__ = [
     "rand_like", "randint", "randn_like", "abs", "amax", "amin", "argmax", "clamp", "clone",
     "lerp", "matmul", "maximum", "mean", "minimum", "norm", "pow", "sigmoid", "std", "sum",
     "tanh", "var", "autograd", "cuda", "functional", "nn", "optim", "save", "load",
-    "Variable",
+    "Variable", "device", "empty", "empty_like", "full_like", "randperm", "allclose", "chunk",
+    "flatten", "isfinite", "isinf", "isnan", "mm", "split", "float32", "float64", "int32",
+    "int64", "long", "uint8",
 ]

@@ -259,6 +259,10 @@ class Tensor:
         return self._backend.name
 
     @property
+    def is_cuda(self) -> bool:
+        return self._backend.name == "cuda"
+
+    @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
@@ -816,8 +820,102 @@ class Tensor:
     def expand_as(self, other: Tensor):
         return self.expand(other.shape)
 
+    def repeat(self, *sizes):
+        """The tensor tiled sizes[k] times along dimension k (torch's repeat; numpy's tile):
+        a broadcast of each dimension d to (r, d), merged to r * d."""
+        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        lead = len(sizes) - self.ndim
+        if lead < 0 or any(not isinstance(r, (int, np.integer)) or r < 0 for r in sizes):
+            raise RuntimeError(f"repeat: expected at least {self.ndim} whole numbers >= 0 (one "
+                               f"per dimension of shape {self.shape}), got {tuple(sizes)}")
+        dims = (1,) * lead + self.shape
+        paired = self.reshape(tuple(x for d in dims for x in (1, d)))
+        tiled = paired.expand(tuple(x for r, d in zip(sizes, dims) for x in (r, d)))
+        return tiled.reshape(tuple(r * d for r, d in zip(sizes, dims)))
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple:
+        """Pieces along dim, as torch.split: of split_size each (the last may be shorter),
+        or of the listed sizes (which must add up to the dimension)."""
+        dim = _dim_index("split", dim, self.ndim)
+        length = self.shape[dim]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            if step <= 0 and length:
+                raise RuntimeError(f"split: split_size must be positive, got {step}")
+            sizes = [min(step, length - start) for start in range(0, length, max(step, 1))]
+        else:
+            sizes = [int(n) for n in split_size_or_sections]
+            if sum(sizes) != length or any(n < 0 for n in sizes):
+                raise RuntimeError(f"split: sizes {sizes} do not add up to dimension {dim}'s "
+                                   f"length {length}")
+        lead, pieces, start = (slice(None),) * dim, [], 0
+        for n in sizes:
+            pieces.append(self[lead + (slice(start, start + n),)])
+            start += n
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """At most `chunks` pieces along dim, each ceil(length / chunks) long but the last
+        (torch.chunk)."""
+        if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise RuntimeError(f"chunk: chunks must be a whole number >= 1, got {chunks!r}")
+        length = self.shape[_dim_index("chunk", dim, self.ndim)]
+        return self.split(max(-(-length // int(chunks)), 1), dim)
+
+    def contiguous(self) -> Tensor:
+        """Itself when its array is C-contiguous, else a C-contiguous copy (differentiable)."""
+        return self if self.array.flags.c_contiguous else self.clone()
+
+    def is_contiguous(self) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    def masked_fill(self, mask, value) -> Tensor:
+        """value where mask is true, this tensor elsewhere; the gradient reaches this tensor
+        where mask is false."""
+        return where(mask, value, self)
+
+    def mm(self, other: Tensor) -> Tensor:
+        if self.ndim != 2 or getattr(other, "ndim", None) != 2:
+            raise RuntimeError(f"mm: expected two 2-D tensors, got shapes {self.shape} and "
+                               f"{getattr(other, 'shape', type(other).__name__)}")
+        return self @ other
+
+    # ---- new tensors like this one (dtype and device from it unless given)
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False):
+        from .creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    def _new_filled(self, fill, size, dtype, device, requires_grad):
+        from .creation import full
+
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return full(tuple(size), fill, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        return self._new_filled(0, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        return self._new_filled(1, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        return self._new_filled(0, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad: bool = False):
+        return self._new_filled(fill_value, (size,), dtype, device, requires_grad)
+
     def __getitem__(self, index):
         return GetItem.apply(self, index=_raw_index(index))
+
+
+def _dim_index(op: str, dim, ndim: int) -> int:
+    """dim as an index in range(ndim), negative ones counted from the end."""
+    if not isinstance(dim, (int, np.integer)) or not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor of {ndim} "
+                         f"dimensions (expected a whole number in [{-ndim}, {ndim - 1}])")
+    return int(dim) % max(ndim, 1)
 
 
 def _raw_index(index):
@@ -924,6 +1022,21 @@ def _sum_of(a: Tensor, b: Tensor, create_graph: bool) -> Tensor:
     return Tensor._wrap(a.array + b.array, a._backend)
 
 
+def _own_gradient(g: Tensor, given: set) -> Tensor:
+    """g detached, over an array that is the caller's alone: a gradient handed out as a
+    leaf's .grad (or by grad() without a graph) may be changed in place (clip_grad_norm_,
+    `p.grad.zero_()`), so it is copied when it cannot be written (the broadcast view a
+    mean's backward passes on) or when its memory went to another tensor in this backward
+    (an Add passes one gradient to both inputs, a view's gradient is a view of it, a
+    grad_outputs array is the caller's). `given` holds the ids of the memory handed out."""
+    array = g.array
+    root = array if array.base is None else array.base
+    if id(root) not in given and getattr(array.flags, "writeable", True):
+        given.add(id(root))  # the roots stay referenced, so their ids stay theirs
+        return Tensor._wrap(array, g._backend)
+    return Tensor._wrap(g._backend.xp.array(array, copy=True), g._backend)
+
+
 def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
     """The one engine behind Tensor.backward and grad: returns the inputs' gradients when
     `inputs` is given, else accumulates into the leaves' .grad."""
@@ -939,7 +1052,9 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
             if t._ctx is not None and any(id(p) in wanted for p in t._ctx.inputs):
                 wanted.add(id(t))
     grads: dict[int, Tensor] = {}
+    given = set()  # the memory of gradients handed out (_own_gradient)
     for out, g in zip(outputs, grad_outputs):
+        given.add(id(g.array if g.array.base is None else g.array.base))
         if g.shape != out.shape:
             raise RuntimeError(f"grad_outputs shape {g.shape} does not match output {out.shape}")
         grads[id(out)] = grads[id(out)] + g if id(out) in grads else g
@@ -951,12 +1066,14 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 continue
             if wanted is not None:
                 if id(t) in input_ids:
-                    found[id(t)] = g
+                    found[id(t)] = g if create_graph else _own_gradient(g, given)
                 if id(t) not in wanted or t._ctx is None:
                     continue
             elif t._ctx is None:
-                g = g if create_graph else g.detach()
-                t.grad = g if t.grad is None else _sum_of(t.grad, g, create_graph)
+                if t.grad is not None:
+                    t.grad = _sum_of(t.grad, g if create_graph else g.detach(), create_graph)
+                else:
+                    t.grad = g if create_graph else _own_gradient(g, given)
                 continue
             ctx = t._ctx
             needs = ctx.needs_input_grad

@@ -23,11 +23,58 @@ class DeviceUnavailable(RuntimeError):
     """The requested device cannot be used on this machine; the message says why."""
 
 
+class device(str):
+    """A device as torch.device spells it: device("cuda"), device("cuda:0"),
+    device("cuda", 0), device("cpu"), with `.type` and `.index`. It is the device's name (a
+    str: "numpy", "cpu" or "cuda"), so it goes wherever a name goes and equals it. minigan
+    drives one GPU: an index other than 0 is refused, naming what was asked."""
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:
+            return type
+        spec = type if index is None else f"{type}:{index}"
+        name, index = _parse_device(spec)
+        made = super().__new__(cls, name)
+        made._index = index
+        return made
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+    @property
+    def index(self):
+        return self._index
+
+    def __reduce__(self):
+        return (device, (str(self), self._index))
+
+
+def _parse_device(spec) -> tuple:
+    """(name, index) of a device spec: a name, "name:index", or an object with .type and
+    .index (a torch.device)."""
+    if not isinstance(spec, str) and isinstance(getattr(spec, "type", None), str):
+        index = getattr(spec, "index", None)
+        spec = spec.type if index is None else f"{spec.type}:{index}"
+    if not isinstance(spec, str):
+        raise TypeError(f"device: expected a device name such as 'cpu' or 'cuda:0', got "
+                        f"{type(spec).__name__} {spec!r}")
+    name, colon, number = spec.partition(":")
+    if name not in DEVICES or (colon and not number.isdigit()):
+        raise ValueError(f"unknown device {spec!r}: expected one of {', '.join(DEVICES)} "
+                         "(optionally with the index 0, as in 'cuda:0')")
+    index = int(number) if colon else None
+    if index not in (None, 0):
+        raise ValueError(f"device {spec!r}: minigan drives one device of each kind, index 0; "
+                         f"use '{name}' or '{name}:0'")
+    return name, index
+
+
 class Backend:
     """A device: its array module `xp` and its kernels `K` (one namespace of functions)."""
 
     def __init__(self, name: str, xp, kernels: SimpleNamespace):
-        self.name = name
+        self.name = device(name)
         self.xp = xp
         self.K = kernels
 
@@ -42,7 +89,7 @@ class Backend:
         return f"Backend({self.name!r})"
 
     def __reduce__(self):  # copy/deepcopy/pickle of a Tensor refer to the device by name
-        return (get, (self.name,))
+        return (get, (str(self.name),))
 
 
 _cache: dict[str, Backend] = {}
@@ -92,8 +139,10 @@ def get(name: str | Backend | None = None) -> Backend:
         name = default_device()
     if name in _cache:
         return _cache[name]
-    if name not in DEVICES:
-        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}")
+    if name not in DEVICES:  # "cuda:0", a torch.device, or a name that is not a device
+        name = _parse_device(name)[0]
+        if name in _cache:
+            return _cache[name]
     if name == "numpy":
         result = Backend("numpy", np, _kernel_set("minigan.kernels.reference"))
     elif name == "cpu":
@@ -139,8 +188,7 @@ def default_device() -> str:
 
 
 def set_default_device(name: str) -> None:
-    get(name)  # fails now, with the reason, if the device is unusable
-    _default[:] = [name]
+    _default[:] = [get(name).name]  # fails now, with the reason, if the device is unusable
 
 
 def set_num_threads(n: int) -> None:

@@ -21,10 +21,16 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         data = data.array if device == data.device else data.numpy()
     if hasattr(data, "copy") and not isinstance(data, (list, tuple)):
         data = data.copy()
-    if dtype is None:
-        dtype = data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
-        if dtype == np.float64 and not hasattr(data, "dtype"):
-            dtype = np.float32
+    if isinstance(data, np.generic) or not hasattr(data, "dtype"):
+        # numbers and lists as an array first: Tensor(2) would read a bare int as a size
+        # (torch.Tensor's rule), where torch.tensor(2) is the number 2
+        array = np.asarray(data)
+        if dtype is None:
+            python_float = array.dtype == np.float64 and not hasattr(data, "dtype")
+            dtype = np.float32 if python_float else array.dtype
+        data = array
+    elif dtype is None:
+        dtype = data.dtype
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
@@ -57,6 +63,20 @@ def ones(*shape, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     return _filled(fill_value, (shape,), dtype, requires_grad, device)
+
+
+def empty(*shape, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new tensor of the shape, to be filled by the caller (an init function, fill_):
+    zeros here, where torch leaves the memory as it finds it."""
+    return _filled(0, shape, dtype, requires_grad, device)
+
+
+def empty_like(t: Tensor, dtype=None) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device)
+
+
+def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)
 
 
 def zeros_like(t: Tensor, dtype=None) -> Tensor:
@@ -112,6 +132,14 @@ def randint(*args, size=None, high=None, generator: Generator | None = None, dty
     low, high, size = args
     values = resolve(generator).integers(int(low), int(high), _shape(tuple(size)))
     return Tensor(values, device=device, dtype=dtype or np.int64)
+
+
+def randperm(n: int, *, generator: Generator | None = None, dtype=None, device=None) -> Tensor:
+    """A random permutation of 0 .. n - 1, int64 by default (torch.randperm)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm: expected a whole number n >= 0, got {n!r}")
+    return Tensor(resolve(generator).permutation(int(n)), device=device,
+                  dtype=dtype or np.int64)
 
 
 def linspace(start: float, end: float, steps: int, *, dtype=None, device=None,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .autograd import Tensor, lerp, matmul, maximum, minimum
 
 __all__ = ["sum", "mean", "var", "std", "amax", "amin", "argmax", "norm", "pow", "abs",
-           "clamp", "tanh", "sigmoid", "matmul", "maximum", "minimum", "lerp", "clone"]
+           "clamp", "tanh", "sigmoid", "matmul", "maximum", "minimum", "lerp", "clone",
+           "flatten", "chunk", "split", "mm", "allclose", "isfinite", "isnan", "isinf"]
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, **aliases) -> Tensor:
@@ -68,3 +69,50 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
 
 def clone(input: Tensor) -> Tensor:
     return input.clone()
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return input.flatten(start_dim, end_dim)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    return input.chunk(chunks, dim)
+
+
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    return tensor.split(split_size_or_sections, dim)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    return input.mm(mat2)
+
+
+# Tests of values (no gradient): torch.allclose's and torch.isfinite's meaning
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """|input - other| <= atol + rtol |other| everywhere (broadcasting), as torch.allclose."""
+    xp = input._backend.xp
+    return bool(xp.allclose(input.array, _values(other, input), rtol=rtol, atol=atol,
+                            equal_nan=equal_nan))
+
+
+def isfinite(input: Tensor) -> Tensor:
+    return _wrapped(input._backend.xp.isfinite(input.array), input)
+
+
+def isnan(input: Tensor) -> Tensor:
+    return _wrapped(input._backend.xp.isnan(input.array), input)
+
+
+def isinf(input: Tensor) -> Tensor:
+    return _wrapped(input._backend.xp.isinf(input.array), input)
+
+
+def _values(value, like: Tensor):
+    return value.array if isinstance(value, Tensor) else like._backend.asarray(value)
+
+
+def _wrapped(array, like: Tensor) -> Tensor:
+    return Tensor._wrap(array, like._backend)

@@ -84,11 +84,15 @@ def _check_kind(kind: str, slope: float, op: str) -> None:
         raise ValueError(f"{op}: negative_slope must be >= 0, got {slope}")
 
 
-def relu(input: Tensor) -> Tensor:
+# `inplace` is accepted for PyTorch's sake and ignored, as by nn.ReLU: the result is a new
+# tensor (autograd keeps the input), and the input is left as it was.
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return Activation.apply(input, kind="relu", slope=0.0)
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     _check_kind("leaky_relu", negative_slope, "leaky_relu")
     return Activation.apply(input, kind="leaky_relu", slope=float(negative_slope))
 

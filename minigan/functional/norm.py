@@ -19,7 +19,8 @@ import math
 from ..autograd import Function, Tensor, is_grad_enabled
 from .activation import Activation, _activation_input_grad, _check_kind
 
-__all__ = ["batch_norm", "batch_norm_act", "group_norm", "instance_norm", "layer_norm"]
+__all__ = ["batch_norm", "batch_norm_act", "group_norm", "instance_norm", "layer_norm",
+           "normalize"]
 
 
 def _reduce_axes(ndim: int) -> tuple:
@@ -332,3 +333,9 @@ def group_norm(
     if bias is not None:
         y = y + _per_channel(bias, input.ndim)
     return y
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p along dim, eps): unit vectors along dim, as
+    torch.nn.functional.normalize (where the norm is below eps, its gradient is 0 there)."""
+    return input / input.norm(p, dim=dim, keepdim=True).clamp(min=eps)

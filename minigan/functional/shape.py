@@ -295,10 +295,12 @@ def _keep_mask(input: Tensor, shape: tuple, p: float, generator) -> Tensor:
     return Tensor._wrap(input._backend.asarray(mask), input._backend)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator=None) -> Tensor:
     """Inverted dropout: zero each value with probability p and scale the rest by
     1/(1-p), so the expected value is unchanged and evaluation needs no rescaling.
-    The mask comes from `generator` (default: minigan's), so a seed fixes it."""
+    The mask comes from `generator` (default: minigan's), so a seed fixes it. `inplace`
+    (torch's fourth argument) is accepted and ignored: the result is a new tensor."""
     if not isinstance(p, Real) or not 0 <= p < 1:
         raise ValueError(f"dropout: p must be in [0, 1), got {p!r}")
     if not training or p == 0:

@@ -1,0 +1,297 @@
+"""What a PyTorch user types gives PyTorch's answer: tensors made from numbers, gradients a
+user may change in place, devices as torch.device spells them, and the small tensor helpers
+GAN scripts call (chunk, split, repeat, contiguous, new_*, randperm, normalize, ...).
+
+The definitions are checked here without PyTorch (its documented rules, NumPy's tile for
+repeat); the last tests compare with torch itself when it is installed. Values compared
+are either exact (copies, indexing, integer results) or float64 sums of a few terms
+(normalize: rtol 1e-12); gradients by finite differences in float64 (tests/gradcheck.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import minigan as mg
+import minigan.nn as nn
+import minigan.nn.functional as F
+from tests.gradcheck import check_gradients
+from tests.strategies import random_array
+
+F64 = dict(rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- tensor()
+
+
+@pytest.mark.parametrize("value, shape, dtype", [
+    (2, (), np.int64), (-7, (), np.int64), (2.5, (), np.float32), (True, (), np.bool_),
+    (np.int64(3), (), np.int64), (np.float64(2.5), (), np.float64),
+    (np.float32(1.5), (), np.float32), ([1, 2], (2,), np.int64), ([[1.0]], (1, 1), np.float32),
+])
+def test_tensor_of_a_number_is_that_number_as_torch_tensor(value, shape, dtype):
+    # torch.tensor(2) is the 0-d integer 2; Tensor(2) (torch.Tensor's size rule) is a
+    # 2-element tensor, and tensor() once passed a bare int through to it
+    t = mg.tensor(value)
+    assert t.shape == shape and t.dtype == dtype
+    np.testing.assert_array_equal(t.numpy(), np.asarray(value))
+
+
+def test_tensor_of_a_number_with_a_dtype_and_as_python_int():
+    assert mg.tensor(3, dtype=mg.float32).dtype == np.float32
+    assert mg.tensor(3, dtype=mg.float32).item() == 3.0
+    assert int(mg.tensor(7)) == 7
+
+
+# ----------------------------------------------------------------------------- leaf gradients
+
+
+def test_two_leaves_joined_by_an_add_get_gradients_of_their_own():
+    # an Add passes one gradient to both inputs; as .grad each must be its own memory, or
+    # an in-place change of one (clip_grad_norm_) reaches the other
+    a, b = nn.Parameter(mg.ones(2, dtype=mg.float64)), nn.Parameter(mg.ones(2, dtype=mg.float64))
+    ((a + b) * 3.0).sum().backward()
+    assert not np.shares_memory(a.grad.array, b.grad.array)
+    total = nn.utils.clip_grad_norm_([a, b], 1.0)
+    # the gradients are 3 everywhere: total norm 6, each scaled once by 1 / (6 + 1e-6)
+    # (torch's clip coefficient); scaled twice, they would be 3 / 36
+    assert total.item() == pytest.approx(6.0, rel=1e-12)
+    once = 3.0 / (6.0 + 1e-6)
+    np.testing.assert_allclose(a.grad.numpy(), [once, once], **F64)
+    np.testing.assert_allclose(b.grad.numpy(), [once, once], **F64)
+
+
+def test_a_leaf_and_its_view_partner_do_not_share_gradient_memory():
+    a = mg.ones(2, 2, dtype=mg.float64, requires_grad=True)
+    b = mg.ones(4, dtype=mg.float64, requires_grad=True)
+    (a.reshape(4) + b).backward(mg.tensor(np.arange(4.0)))
+    assert not np.shares_memory(a.grad.array, b.grad.array)
+    a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), np.arange(4.0))
+
+
+def test_gradient_of_a_mean_can_be_changed_in_place():
+    # a mean's backward passes a broadcast (read-only) view; PyTorch scripts zero or scale
+    # .grad in place (`p.grad.data.zero_()`, `p.grad.mul_(...)`)
+    p = mg.ones(3, dtype=mg.float64, requires_grad=True)
+    p.mean().backward()
+    p.grad.mul_(3.0)
+    np.testing.assert_allclose(p.grad.numpy(), [1.0, 1.0, 1.0], **F64)
+    p.grad.data.zero_()
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0, 0.0])
+
+
+def test_zero_grad_without_none_after_a_mean_and_a_second_backward():
+    p = nn.Parameter(mg.ones(3, dtype=mg.float64))
+    opt = mg.optim.SGD([p], lr=0.1)
+    p.mean().backward()
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0, 0.0])
+    (p * 2.0).sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_a_gradient_passed_to_backward_is_not_the_leafs_gradient():
+    x = mg.ones(2, dtype=mg.float64, requires_grad=True)
+    g = mg.tensor(np.array([1.0, 2.0]))
+    x.backward(g)
+    g.array[0] = 5.0
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
+
+
+def test_grad_without_a_graph_returns_gradients_of_their_own():
+    a = mg.ones(2, dtype=mg.float64, requires_grad=True)
+    b = mg.ones(2, dtype=mg.float64, requires_grad=True)
+    ga, gb = mg.grad((a + b).mean(), [a, b])
+    assert not np.shares_memory(ga.array, gb.array)
+    ga.mul_(2.0)
+    np.testing.assert_allclose(gb.numpy(), [0.5, 0.5], **F64)
+
+
+def test_accumulated_gradients_stay_apart():
+    a = mg.ones(2, dtype=mg.float64, requires_grad=True)
+    b = mg.ones(2, dtype=mg.float64, requires_grad=True)
+    for _ in range(2):
+        ((a + b) * 3.0).sum().backward()
+    a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), [6.0, 6.0])
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def test_device_spelled_as_torch_device():
+    dev = mg.device("cuda" if mg.cuda.is_available() else "cpu")
+    assert dev.type in ("cpu", "cuda") and dev.index is None and dev == dev.type
+    assert mg.device("cpu:0").index == 0 and mg.device("cpu", 0) == "cpu"
+    assert mg.device(dev) is dev
+    x = mg.randn(2, 3, device=dev)
+    assert x.device == dev and x.device.type == dev.type and x.is_cuda == (dev == "cuda")
+    assert nn.Linear(3, 2).to(dev)(x).device == dev
+    assert mg.zeros(2, device="cpu:0").device == "cpu"
+    assert pickle.loads(pickle.dumps(mg.device("cpu:0"))).index == 0
+    assert copy.deepcopy(x).device == x.device
+
+
+@pytest.mark.parametrize("spec, error, match", [
+    ("cuda:1", ValueError, "device 'cuda:1': minigan drives one device of each kind"),
+    ("mps", ValueError, "unknown device 'mps': expected one of numpy, cpu, cuda"),
+    ("cpu:x", ValueError, "unknown device 'cpu:x'"),
+    (3, TypeError, "expected a device name such as 'cpu' or 'cuda:0', got int 3"),
+])
+def test_a_device_minigan_does_not_have_is_refused_by_name(spec, error, match):
+    with pytest.raises(error, match=match):
+        mg.device(spec)
+    with pytest.raises(error, match=match):
+        mg.zeros(2, device=spec)
+
+
+def test_dtype_short_names_are_torchs():
+    assert mg.zeros(1, dtype=mg.float).dtype == np.float32
+    assert mg.zeros(1, dtype=mg.double).dtype == np.float64
+    assert mg.zeros(1, dtype=mg.int).dtype == np.int32
+    assert mg.zeros(1, dtype=mg.bool).dtype == np.bool_
+    assert mg.zeros(1, dtype=mg.uint8).dtype == np.uint8
+    assert mg.randn(2).dtype == mg.float
+
+
+# ----------------------------------------------------------------------------- new tensors
+
+
+def test_new_tensors_take_dtype_and_device_from_the_tensor():
+    x = mg.zeros(2, dtype=mg.float64, device="numpy")
+    for made, fill in ((x.new_zeros(2, 3), 0.0), (x.new_ones((2, 3)), 1.0),
+                       (x.new_full((2, 3), 7.0), 7.0), (x.new_empty(2, 3), None)):
+        assert made.shape == (2, 3) and made.dtype == np.float64 and made.device == "numpy"
+        if fill is not None:
+            np.testing.assert_array_equal(made.numpy(), np.full((2, 3), fill))
+    assert x.new_tensor([1, 2]).dtype == np.float64
+    assert x.new_ones(2, dtype=mg.int64).dtype == np.int64
+    assert mg.empty(2, 3).shape == (2, 3) and mg.empty((4,), dtype=mg.float64).dtype == np.float64
+    np.testing.assert_array_equal(mg.full_like(x, 2.5).numpy(), [2.5, 2.5])
+    assert mg.empty_like(x).shape == x.shape and mg.empty_like(x).dtype == x.dtype
+
+
+def test_randperm_is_a_seeded_permutation():
+    p = mg.randperm(10, generator=mg.Generator(3))
+    assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(10))
+    assert p.tolist() == mg.randperm(10, generator=mg.Generator(3)).tolist()
+    assert mg.randperm(0).shape == (0,)
+    with pytest.raises(ValueError, match="randperm: expected a whole number n >= 0, got -1"):
+        mg.randperm(-1)
+
+
+# ----------------------------------------------------------------------------- shape helpers
+
+
+def test_split_and_chunk_pieces_and_gradients():
+    x = random_array(0, (7, 3))
+    t = mg.tensor(x)
+    assert [p.shape for p in t.split(3)] == [(3, 3), (3, 3), (1, 3)]
+    assert [p.shape for p in mg.split(t, [2, 5])] == [(2, 3), (5, 3)]
+    assert [p.shape for p in t.chunk(3)] == [(3, 3), (3, 3), (1, 3)]
+    assert [p.shape for p in mg.chunk(t, 2, dim=-1)] == [(7, 2), (7, 1)]
+    assert [p.shape for p in t.chunk(10)] == [(1, 3)] * 7
+    np.testing.assert_array_equal(np.concatenate([p.numpy() for p in t.split(3)]), x)
+    # each piece's gradient lands in its own rows
+    check_gradients(lambda u: u.split([2, 5])[1] * 2.0 + u.chunk(2, dim=1)[0].sum(), x)
+    with pytest.raises(RuntimeError, match=r"split: sizes \[2, 2\] do not add up"):
+        t.split([2, 2])
+    with pytest.raises(IndexError, match="chunk: dim 2 is out of range"):
+        t.chunk(2, dim=2)
+    with pytest.raises(RuntimeError, match="chunk: chunks must be a whole number >= 1"):
+        t.chunk(0)
+
+
+@pytest.mark.parametrize("shape, sizes", [((2, 3), (2, 1)), ((2, 3), (1, 2)),
+                                          ((3,), (2, 2)), ((2, 1, 2), (1, 3, 2))])
+def test_repeat_tiles_as_numpy_tile(shape, sizes):
+    x = random_array(1, shape)
+    np.testing.assert_array_equal(mg.tensor(x).repeat(*sizes).numpy(), np.tile(x, sizes))
+    assert mg.tensor(x).repeat(sizes).shape == np.tile(x, sizes).shape
+    check_gradients(lambda u: u.repeat(*sizes), x)
+
+
+def test_repeat_with_fewer_sizes_than_dimensions_is_refused():
+    with pytest.raises(RuntimeError, match=r"repeat: expected at least 2 whole numbers"):
+        mg.ones(2, 3).repeat(2)
+
+
+def test_contiguous_copies_only_a_strided_tensor():
+    x = mg.tensor(random_array(2, (2, 3, 4)), requires_grad=True)
+    assert x.contiguous() is x and x.is_contiguous()
+    y = x.permute(0, 2, 1)
+    assert not y.is_contiguous()
+    z = y.contiguous()
+    assert z.is_contiguous() and z.array.flags.c_contiguous
+    np.testing.assert_array_equal(z.numpy(), y.numpy())
+    check_gradients(lambda u: u.permute(2, 0, 1).contiguous() * 3.0, random_array(2, (2, 3, 4)))
+
+
+def test_masked_fill_mm_flatten():
+    x = random_array(3, (3, 4))
+    mask = x > 0
+    out = mg.tensor(x).masked_fill(mg.tensor(mask), -1.0)
+    np.testing.assert_array_equal(out.numpy(), np.where(mask, -1.0, x))
+    check_gradients(lambda u: u.masked_fill(mg.tensor(mask), 0.0) * u, x)
+    w = random_array(4, (4, 2))
+    np.testing.assert_allclose(mg.mm(mg.tensor(x), mg.tensor(w)).numpy(), x @ w, **F64)
+    with pytest.raises(RuntimeError, match=r"mm: expected two 2-D tensors, got shapes \(3, 4\)"):
+        mg.tensor(x).mm(mg.ones(4))
+    assert mg.flatten(mg.ones(2, 3, 4), 1).shape == (2, 12)
+
+
+def test_value_tests_allclose_isfinite():
+    x = mg.tensor(np.array([1.0, np.inf, np.nan, -2.0]))
+    np.testing.assert_array_equal(mg.isfinite(x).numpy(), [True, False, False, True])
+    np.testing.assert_array_equal(mg.isnan(x).numpy(), [False, False, True, False])
+    np.testing.assert_array_equal(mg.isinf(x).numpy(), [False, True, False, False])
+    a = mg.tensor(np.array([1.0, 2.0]))
+    assert mg.allclose(a, a + 1e-9) and not mg.allclose(a, a + 1e-3)
+    assert mg.allclose(x, x, equal_nan=True) and not mg.allclose(x, x)
+
+
+def test_normalize_gives_unit_vectors_and_its_gradient():
+    x = random_array(5, (4, 3))
+    out = F.normalize(mg.tensor(x), dim=1).numpy()
+    np.testing.assert_allclose(out, x / np.linalg.norm(x, axis=1, keepdims=True), **F64)
+    np.testing.assert_allclose(F.normalize(mg.tensor(x), p=1, dim=0).numpy(),
+                               x / np.abs(x).sum(axis=0, keepdims=True), **F64)
+    assert np.all(F.normalize(mg.zeros(2, 3, dtype=mg.float64)).numpy() == 0)
+    check_gradients(lambda u: F.normalize(u, dim=1), x)
+
+
+def test_inplace_arguments_are_accepted_and_the_input_kept():
+    x = mg.tensor(np.array([-1.0, 2.0]))
+    np.testing.assert_array_equal(F.relu(x, inplace=True).numpy(), [0.0, 2.0])
+    np.testing.assert_array_equal(F.leaky_relu(x, 0.5, True).numpy(), [-0.5, 2.0])
+    np.testing.assert_array_equal(x.numpy(), [-1.0, 2.0])
+    # torch's dropout(input, p, training, inplace): a fourth positional argument is inplace
+    assert F.dropout(x, 0.5, False, True) is x
+
+
+# ----------------------------------------------------------------------------- against torch
+
+
+def test_helpers_match_torch():
+    torch = pytest.importorskip("torch", reason="this test compares with PyTorch")
+    x = random_array(6, (4, 6))
+    t, tt = mg.tensor(x), torch.tensor(x)
+    for mine, theirs in ((t.chunk(3, dim=1), tt.chunk(3, dim=1)), (t.split(3), tt.split(3)),
+                         (t.split([1, 3], dim=0), tt.split([1, 3], dim=0)),
+                         (t.chunk(4, dim=1), tt.chunk(4, dim=1))):
+        assert len(mine) == len(theirs)
+        for m, r in zip(mine, theirs):
+            np.testing.assert_array_equal(m.numpy(), r.numpy())
+    np.testing.assert_array_equal(t.repeat(2, 1, 3).numpy(), tt.repeat(2, 1, 3).numpy())
+    np.testing.assert_allclose(F.normalize(t, dim=0).numpy(),
+                               torch.nn.functional.normalize(tt, dim=0).numpy(), **F64)
+    for value in (2, 2.5, True, np.int64(3), np.float64(2.5), [1, 2]):
+        assert mg.tensor(value).shape == tuple(torch.tensor(value).shape)
+        assert str(mg.tensor(value).dtype) == str(torch.tensor(value).dtype).split(".")[-1]
+    assert mg.device(torch.device("cpu")) == "cpu"
+    assert mg.device(torch.device("cuda:0")).index == 0
