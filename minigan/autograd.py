@@ -564,6 +564,30 @@ class Tensor:
     def __neg__(self):
         return Neg.apply(self)
 
+    # torch's method spellings of the operators
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other, rounding_mode=None):
+        if rounding_mode is not None:
+            raise ValueError(f"div: rounding_mode={rounding_mode!r} is not supported (true "
+                             "division only); use (a / b).floor() on the values instead")
+        return self / other
+
+    def neg(self):
+        return -self
+
+    def reciprocal(self):
+        return 1.0 / self
+
+    multiply, divide, subtract, negative = mul, div, sub, neg
+
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             return PowTensor.apply(self, exponent)
@@ -651,6 +675,21 @@ class Tensor:
         from .functional import sigmoid
 
         return sigmoid(self)
+
+    def relu(self):
+        from .functional import relu
+
+        return relu(self)
+
+    def softmax(self, dim: int):
+        from .functional import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim: int):
+        from .functional import log_softmax
+
+        return log_softmax(self, dim)
 
     def clip(self, min=None, max=None):
         return Clip.apply(self, low=min, high=max)
@@ -790,6 +829,13 @@ class Tensor:
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(axes)
+
+    def t(self):
+        """The transpose of a tensor of at most 2 dimensions (torch's t())."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor of at most 2 dimensions, got shape "
+                               f"{self.shape} (use transpose(dim0, dim1) or permute)")
+        return self.T if self.ndim == 2 else self
 
     @property
     def T(self):

@@ -191,6 +191,23 @@ def set_default_device(name: str) -> None:
     _default[:] = [get(name).name]  # fails now, with the reason, if the device is unusable
 
 
+_threads: list[int] = []  # the count set_num_threads was given
+
+
+def get_num_threads() -> int:
+    """The thread count set by set_num_threads, else the default: one per core Numba
+    sees (torch.get_num_threads). Asking does not start any threads."""
+    if _threads:
+        return _threads[0]
+    if numba_problem() is None:
+        import numba
+
+        return int(numba.config.NUMBA_NUM_THREADS)
+    import os
+
+    return os.cpu_count() or 1
+
+
 def set_num_threads(n: int) -> None:
     """Use at most n threads for the host's parallel work: BLAS matrix products (every
     device's NumPy side) and the cpu device's Numba loops, like torch.set_num_threads.
@@ -205,6 +222,7 @@ def set_num_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n, user_api="blas")
+    _threads[:] = [n]
     if numba_problem() is None:
         import numba
 

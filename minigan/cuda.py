@@ -24,6 +24,17 @@ def is_available() -> bool:
     return True
 
 
+def manual_seed(seed: int) -> None:
+    """Accepted so that seeding code written for PyTorch runs; it changes nothing. minigan
+    draws every device's random numbers on the host, from the generator that
+    minigan.manual_seed seeds, so a seed already fixes what lands on the GPU. (PyTorch, too,
+    ignores this call on a machine without a GPU.)"""
+    int(seed)  # a seed that is not a number is still an error
+
+
+manual_seed_all = manual_seed
+
+
 def device_count() -> int:
     """The number of GPUs CuPy sees (0 without a usable one)."""
     if not is_available():
@@ -69,5 +80,5 @@ FloatTensor, DoubleTensor, LongTensor, IntTensor, BoolTensor = (
                                            creation.BoolTensor))
 
 
-__all__ = ["is_available", "device_count", "FloatTensor", "DoubleTensor", "LongTensor",
-           "IntTensor", "BoolTensor"]
+__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all", "FloatTensor",
+           "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor"]

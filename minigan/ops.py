@@ -10,7 +10,9 @@ from .autograd import Tensor, lerp, matmul, maximum, minimum
 
 __all__ = ["sum", "mean", "var", "std", "amax", "amin", "argmax", "norm", "pow", "abs",
            "clamp", "tanh", "sigmoid", "matmul", "maximum", "minimum", "lerp", "clone",
-           "flatten", "chunk", "split", "mm", "allclose", "isfinite", "isnan", "isinf"]
+           "flatten", "chunk", "split", "mm", "allclose", "isfinite", "isnan", "isinf", "max",
+           "min", "reshape", "squeeze", "unsqueeze", "transpose", "permute", "normal",
+           "bernoulli"]
 
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, **aliases) -> Tensor:
@@ -116,3 +118,61 @@ def _values(value, like: Tensor):
 
 def _wrapped(array, like: Tensor) -> Tensor:
     return Tensor._wrap(array, like._backend)
+
+
+# torch's functions over one tensor's method of the same name
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, **aliases):
+    """max(x): the largest element; max(x, dim): (values, indices); max(x, other): the
+    elementwise maximum (torch.max's three forms)."""
+    return input.max(dim, keepdim, **aliases)
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, **aliases):
+    return input.min(dim, keepdim, **aliases)
+
+
+def reshape(input: Tensor, shape) -> Tensor:
+    return input.reshape(shape)
+
+
+def squeeze(input: Tensor, dim: int | None = None) -> Tensor:
+    return input.squeeze(dim)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    return input.unsqueeze(dim)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    return input.transpose(dim0, dim1)
+
+
+def permute(input: Tensor, dims) -> Tensor:
+    return input.permute(dims)
+
+
+# random draws with torch's arguments
+
+
+def normal(mean: float, std: float, size, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std^2) of the given size: torch.normal(mean, std, size) with
+    numbers for mean and std (tensors of means and stds are not supported)."""
+    from .creation import randn
+
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        raise TypeError("normal: mean and std must be numbers here (tensors of means or "
+                        "stds are not supported); write mean + std * mg.randn_like(mean)")
+    out = randn(size, generator=generator, dtype=dtype, device=device) * std + mean
+    return out.detach().requires_grad_(requires_grad)
+
+
+def bernoulli(input: Tensor, *, generator=None) -> Tensor:
+    """1 with probability input[i], else 0, in input's dtype (torch.bernoulli); no
+    gradient."""
+    from .creation import rand
+
+    draws = rand(input.shape, generator=generator, dtype=input.dtype, device=input.device)
+    return (draws.detach() < input.detach()).to(dtype=input.dtype)

@@ -295,3 +295,124 @@ def test_helpers_match_torch():
         assert str(mg.tensor(value).dtype) == str(torch.tensor(value).dtype).split(".")[-1]
     assert mg.device(torch.device("cpu")) == "cpu"
     assert mg.device(torch.device("cuda:0")).index == 0
+
+
+# ----------------------------------------------------------------------------- methods, functions
+
+
+def test_operator_methods_and_torch_functions():
+    x, y = random_array(7, (3, 4)), random_array(8, (3, 4))
+    a, b = mg.tensor(x), mg.tensor(y)
+    for got, expected in ((a.add(b), x + y), (a.add(b, alpha=2), x + 2 * y), (a.sub(b), x - y),
+                          (a.sub(1.5), x - 1.5), (a.mul(b), x * y), (a.div(b), x / y),
+                          (a.neg(), -x), (a.reciprocal(), 1 / x), (a.t(), x.T),
+                          (a.relu(), np.maximum(x, 0)), (mg.max(a, b), np.maximum(x, y)),
+                          (mg.min(a, b), np.minimum(x, y)), (mg.max(a), x.max()),
+                          (mg.max(a, 1).values, x.max(1)), (mg.reshape(a, (4, 3)), x.reshape(4, 3)),
+                          (mg.transpose(a, 0, 1), x.T), (mg.permute(a, (1, 0)), x.T),
+                          (mg.unsqueeze(a, 1), x[:, None]), (mg.squeeze(a[:1]), x[0])):
+        np.testing.assert_allclose(got.numpy(), expected, **F64)
+    softmax = np.exp(x) / np.exp(x).sum(1, keepdims=True)
+    np.testing.assert_allclose(a.softmax(dim=1).numpy(), softmax, **F64)
+    np.testing.assert_allclose(a.log_softmax(1).numpy(), np.log(softmax), **F64)
+    check_gradients(lambda u, v: u.add(v, alpha=3).mul(u).div(v.abs() + 1.0).neg(), x, y)
+    with pytest.raises(ValueError, match="div: rounding_mode='floor' is not supported"):
+        a.div(b, rounding_mode="floor")
+    with pytest.raises(RuntimeError, match="t: expects a tensor of at most 2 dimensions"):
+        mg.ones(2, 2, 2).t()
+
+
+def test_normal_bernoulli_and_thread_count():
+    draws = mg.normal(3.0, 0.5, (4000,), generator=mg.Generator(0)).numpy()
+    # 4000 draws: the sample mean's standard error is 0.5 / sqrt(4000) = 0.008
+    assert abs(draws.mean() - 3.0) < 0.05 and abs(draws.std() - 0.5) < 0.05
+    p = mg.tensor(np.array([0.0, 1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(mg.bernoulli(p).numpy(), [0.0, 1.0, 0.0, 1.0])
+    coin = mg.bernoulli(mg.full((4000,), 0.3), generator=mg.Generator(1)).numpy()
+    assert set(np.unique(coin)) <= {0.0, 1.0} and abs(coin.mean() - 0.3) < 0.05
+    with pytest.raises(TypeError, match="normal: mean and std must be numbers here"):
+        mg.normal(mg.zeros(2), 1.0, (2,))
+    assert mg.get_num_threads() >= 1
+    mg.cuda.manual_seed_all(0)  # accepted: every device's draws come from the host's seed
+    mg.manual_seed(5)
+    first = mg.randn(3).numpy()
+    mg.manual_seed(5)
+    mg.cuda.manual_seed(7)
+    np.testing.assert_array_equal(mg.randn(3).numpy(), first)
+
+
+def test_softmax_layers_with_and_without_dim():
+    x = random_array(9, (2, 5))
+    np.testing.assert_allclose(nn.Softmax(dim=1)(mg.tensor(x)).numpy().sum(1), [1.0, 1.0],
+                               **F64)
+    with pytest.warns(UserWarning, match="Softmax without dim: taking dim 1 for a 2-d input"):
+        implicit = nn.Softmax()(mg.tensor(x))
+    np.testing.assert_allclose(implicit.numpy(), nn.Softmax(1)(mg.tensor(x)).numpy(), **F64)
+    np.testing.assert_allclose(nn.LogSoftmax(dim=0)(mg.tensor(x)).numpy(),
+                               F.log_softmax(mg.tensor(x), 0).numpy(), **F64)
+
+
+# ----------------------------------------------------------------------------- conv padding
+
+
+def _padded_reference(x, pads, mode):
+    """np.pad of the last two axes by (left, right, top, bottom), torch's mode names."""
+    left, right, top, bottom = pads
+    width = ((0, 0), (0, 0), (top, bottom), (left, right))
+    return np.pad(x, width, mode={"zeros": "constant", "reflect": "reflect",
+                                  "replicate": "edge", "circular": "wrap"}[mode])
+
+
+@pytest.mark.parametrize("kernel, padding, dilation, mode, pads", [
+    (3, "same", 1, "zeros", (1, 1, 1, 1)), (4, "same", 1, "zeros", (1, 2, 1, 2)),
+    ((2, 3), "same", 2, "zeros", (2, 2, 1, 1)), (3, "valid", 1, "zeros", (0, 0, 0, 0)),
+    (3, 1, 1, "reflect", (1, 1, 1, 1)), (3, (2, 1), 1, "replicate", (1, 1, 2, 2)),
+    (4, 1, 1, "circular", (1, 1, 1, 1)), (4, "same", 1, "reflect", (1, 2, 1, 2)),
+])
+def test_conv2d_padding_strings_and_modes_pad_as_torch(kernel, padding, dilation, mode, pads):
+    # the definition: pad by `pads` in the mode, then convolve without padding (torch's
+    # rule for 'same': an odd total puts the extra row/column at the bottom/right)
+    x = random_array(10, (2, 3, 5, 6))
+    conv = nn.Conv2d(3, 4, kernel, padding=padding, dilation=dilation, padding_mode=mode,
+                     dtype=mg.float64, device="numpy")
+    plain = nn.Conv2d(3, 4, kernel, dilation=dilation, dtype=mg.float64, device="numpy")
+    plain.load_state_dict(conv.state_dict())
+    expected = plain(mg.tensor(_padded_reference(x, pads, mode), device="numpy")).numpy()
+    np.testing.assert_allclose(conv(mg.tensor(x, device="numpy")).numpy(), expected, **F64)
+    if padding == "same":
+        assert expected.shape[2:] == x.shape[2:]
+    check_gradients(lambda u: conv(u), x)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(padding="full"), "Conv2d: padding 'full' is not supported: expected an int, a pair"),
+    (dict(padding="same", stride=2), "padding='same' is not supported for strided"),
+    (dict(padding_mode="mirror"), "Conv2d: padding_mode 'mirror' is not supported"),
+    (dict(padding=1.5), r"Conv2d: padding must be an int or a pair of ints, got 1.5"),
+])
+def test_conv2d_padding_it_cannot_do_is_refused_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nn.Conv2d(3, 4, 3, **kwargs)
+
+
+def test_conv_transpose_takes_only_zero_padding_mode():
+    with pytest.raises(ValueError, match="ConvTranspose2d: only padding_mode 'zeros'"):
+        nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect")
+
+
+def test_conv2d_padding_matches_torch():
+    torch = pytest.importorskip("torch", reason="this test compares with PyTorch")
+    x = random_array(11, (2, 3, 6, 5))
+    for kwargs in (dict(padding="same"), dict(padding=1, padding_mode="reflect"),
+                   dict(padding="same", padding_mode="circular")):
+        ours = nn.Conv2d(3, 2, 4, dtype=mg.float64, **kwargs)
+        theirs = torch.nn.Conv2d(3, 2, 4, dtype=torch.float64, **kwargs)
+        with torch.no_grad():
+            theirs.weight.copy_(torch.tensor(ours.weight.numpy()))
+            theirs.bias.copy_(torch.tensor(ours.bias.numpy()))
+        xm, xt = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, expected = ours(xm), theirs(xt)
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **F64)
+        out.sum().backward()
+        expected.sum().backward()
+        np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), **F64)

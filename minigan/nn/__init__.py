@@ -6,8 +6,8 @@
     embedding.py   Embedding (a learned vector per label)
     norm.py        BatchNorm1d, BatchNorm2d, SyncBatchNorm, InstanceNorm2d, LayerNorm,
                    GroupNorm
-    activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Dropout,
-                   Dropout2d
+    activation.py  ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU, Softmax,
+                   LogSoftmax, Dropout, Dropout2d
     pooling.py     AvgPool2d, MaxPool2d, AdaptiveAvgPool2d
     shape.py       Identity, Flatten, Unflatten, Reshape, ReflectionPad2d, ReplicationPad2d,
                    ZeroPad2d, Upsample, UpsamplingNearest2d, UpsamplingBilinear2d,
@@ -28,7 +28,7 @@ from .linear import Conv2d, ConvTranspose2d, Linear, Maxout
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d, SyncBatchNorm
 from .shape import Flatten, Identity, ReflectionPad2d, Reshape, Unflatten, Upsample, ZeroPad2d
-from .activation import ELU, GELU, Dropout2d, PReLU, SiLU, Softplus
+from .activation import ELU, GELU, Dropout2d, LogSoftmax, PReLU, SiLU, Softmax, Softplus
 from .container import ModuleDict, ModuleList
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .norm import GroupNorm, LayerNorm
@@ -45,7 +45,7 @@ __all__ = [
     "Tanh", "Sigmoid", "Dropout", "Identity", "Flatten", "Unflatten", "Reshape",
     "ReflectionPad2d", "ZeroPad2d", "Upsample",
     "ModuleList", "ModuleDict",
-    "ELU", "GELU", "SiLU", "Softplus", "PReLU", "Dropout2d",
+    "ELU", "GELU", "SiLU", "Softplus", "PReLU", "Dropout2d", "Softmax", "LogSoftmax",
     "LayerNorm", "GroupNorm",
     "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d",
     "ReplicationPad2d", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",

@@ -1,6 +1,6 @@
 """Elementwise layers: ReLU, LeakyReLU, Tanh, Sigmoid, ELU, GELU, SiLU, Softplus, PReLU,
-Dropout and Dropout2d, thin wrappers of the functional ops with PyTorch's constructor
-arguments and reprs."""
+Softmax, LogSoftmax, Dropout and Dropout2d, thin wrappers of the functional ops with
+PyTorch's constructor arguments and reprs."""
 
 from __future__ import annotations
 
@@ -53,6 +53,38 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.sigmoid(input)
+
+
+class _SoftmaxOver(Module):
+    """Softmax or its log along dim. Without a dim (older scripts' `nn.Softmax()`), torch's
+    implicit choice, with its warning: dim 0 for 0-, 1- and 3-d inputs, else 1."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def _dim(self, input: Tensor) -> int:
+        if self.dim is not None:
+            return self.dim
+        import warnings
+
+        warnings.warn(f"{type(self).__name__} without dim: taking dim "
+                      f"{0 if input.ndim in (0, 1, 3) else 1} for a {input.ndim}-d input, as "
+                      "PyTorch does; pass dim= to choose", UserWarning, stacklevel=3)
+        return 0 if input.ndim in (0, 1, 3) else 1
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxOver):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmax(input, self._dim(input))
+
+
+class LogSoftmax(_SoftmaxOver):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.log_softmax(input, self._dim(input))
 
 
 class Dropout(Module):

@@ -24,10 +24,10 @@ from .module import FUSES_ACTIVATION, Module, Parameter
 def _pair(value, name: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
-    return value
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or \
+            not all(isinstance(v, int) for v in value):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in value)
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -102,11 +102,11 @@ class _ConvNd(Module):
                 f"must both be divisible by groups ({groups})"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
-        self.output_padding = _pair(output_padding, "output_padding")
+        self.kernel_size = _pair(kernel_size, f"{name}: kernel_size")
+        self.stride = _pair(stride, f"{name}: stride")
+        self.padding = _pair(padding, f"{name}: padding")
+        self.dilation = _pair(dilation, f"{name}: dilation")
+        self.output_padding = _pair(output_padding, f"{name}: output_padding")
         self.padding_mode = "zeros"
         _weight_and_bias(self, weight_shape_of(self), out_channels, bias, device, dtype)
         self.reset_parameters(generator)
@@ -141,22 +141,55 @@ class _ConvNd(Module):
         return text
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class Conv2d(_ConvNd):
-    """2-d cross-correlation over (N, C, H, W). weight: (out, in // groups, kh, kw)."""
+    """2-d cross-correlation over (N, C, H, W). weight: (out, in // groups, kh, kw).
+
+    As torch's: padding is an int, a pair, "valid" (none) or "same" (stride 1 only; an odd
+    total goes to the right and bottom), and padding_mode "zeros", "reflect", "replicate"
+    or "circular" pads with F.pad before a convolution without padding."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, device=None, dtype=None,
-                 generator: Generator | None = None):
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None, generator: Generator | None = None):
+        named = isinstance(padding, str)
+        if named and padding not in ("same", "valid"):
+            raise ValueError(f"Conv2d: padding {padding!r} is not supported: expected an int, "
+                             "a pair of ints, 'same' or 'valid'")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode {padding_mode!r} is not supported: "
+                             f"expected one of {', '.join(PADDING_MODES)}")
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, 0,
-            lambda m: (out_channels, in_channels // groups) + m.kernel_size,
+            in_channels, out_channels, kernel_size, stride, 0 if named else padding, dilation,
+            groups, bias, 0, lambda m: (out_channels, in_channels // groups) + m.kernel_size,
             device, dtype, generator,
         )
+        self.padding_mode = padding_mode
+        if padding == "same":
+            if self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' is not supported for strided "
+                                 f"convolutions (stride {self.stride}), as in PyTorch")
+            tall, wide = (d * (k - 1) for d, k in zip(self.dilation, self.kernel_size))
+            sides = (wide // 2, wide - wide // 2, tall // 2, tall - tall // 2)
+        else:
+            sides = (self.padding[1], self.padding[1], self.padding[0], self.padding[0])
+        if named:
+            self.padding = padding
+        # (left, right, top, bottom) for F.pad first, where conv2d's own padding (zeros,
+        # the same on both sides) cannot do it; else conv2d pads
+        uneven = sides[0] != sides[1] or sides[2] != sides[3]
+        self._pads = sides if padding_mode != "zeros" or uneven else None
+        self._conv_padding = (0, 0) if self._pads else (sides[2], sides[0])
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
+        if self._pads is not None:
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            input = F.pad(input, self._pads, mode=mode)
         for axis in (0, 1):
-            padded = input.shape[2 + axis] + 2 * self.padding[axis]
+            padded = input.shape[2 + axis] + 2 * self._conv_padding[axis]
             reach = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
             if padded < reach:
                 raise ValueError(
@@ -164,7 +197,12 @@ class Conv2d(_ConvNd):
                     f"{padded} along axis {2 + axis}, dilated kernel size {reach}"
                 )
         return F.conv2d(input, self.weight, self.bias, stride=self.stride,
-                        padding=self.padding, dilation=self.dilation, groups=self.groups)
+                        padding=self._conv_padding, dilation=self.dilation, groups=self.groups)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.padding_mode == "zeros" else \
+            f"{text}, padding_mode={self.padding_mode}"
 
 
 class ConvTranspose2d(_ConvNd):
@@ -176,7 +214,11 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 device=None, dtype=None, generator: Generator | None = None):
+                 padding_mode: str = "zeros", device=None, dtype=None,
+                 generator: Generator | None = None):
+        if padding_mode != "zeros":  # torch's rule
+            raise ValueError(f"ConvTranspose2d: only padding_mode 'zeros' is supported, got "
+                             f"{padding_mode!r}")
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
             output_padding, lambda m: (in_channels, out_channels // groups) + m.kernel_size,
