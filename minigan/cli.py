@@ -65,13 +65,30 @@ def _parse_set(pairs: list[str]) -> dict:
 
 
 def _new_run_folder(name: str) -> Path:
-    """runs/NAME, or runs/NAME-2, -3, ... when that already holds a run."""
+    """runs/NAME, or runs/NAME-2, -3, ... when that already holds a run or another process
+    is starting one there; claimed for this process (run_folder.claim_run_folder)."""
+    from .gan.recipes import ConfigError
+    from .gan.run_folder import claim_run_folder, has_contents, release_run_folder
+
+    from .distributed import launched_rank
+
     base = Path("runs") / name
     candidate, i = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
+    while True:
+        if not (candidate.exists() and has_contents(candidate)):
+            if launched_rank() != 0:  # a data-parallel rank that writes nothing: any will do
+                return candidate
+            try:
+                claim_run_folder(candidate)
+            except ConfigError:  # another process writes there
+                pass
+            else:
+                if not has_contents(candidate):  # still empty, now that it is ours
+                    _claimed.append(candidate)
+                    return candidate
+                release_run_folder(candidate)
         i += 1
         candidate = Path(f"{base}-{i}")
-    return candidate
 
 
 def _apply_threads(args) -> None:
@@ -99,14 +116,17 @@ def cmd_train(args) -> int:
 
     _apply_threads(args)
     only_rank_zero_prints()  # under mpiexec -n N; errors still show on every rank
-    trainer = _resume_run(args) if args.resume else _start_run(args)
-    started = time.perf_counter()
-    trainer.fit()
-    seconds = time.perf_counter() - started
-    if trainer.out is None:  # a data-parallel rank other than 0: rank 0 evaluates, writes
-        return 0
-    text = _scores_json(trainer.evaluate())
-    atomic_write(trainer.out / "eval.json", lambda f: f.write(text + "\n"), mode="w")
+    try:
+        trainer = _resume_run(args) if args.resume else _start_run(args)
+        started = time.perf_counter()
+        trainer.fit()
+        seconds = time.perf_counter() - started
+        if trainer.out is None:  # a data-parallel rank other than 0: rank 0 evaluates, writes
+            return 0
+        text = _scores_json(trainer.evaluate())
+        atomic_write(trainer.out / "eval.json", lambda f: f.write(text + "\n"), mode="w")
+    finally:
+        _release_claims()
     print(f"done in {seconds:.0f} s; samples: {trainer.out / 'samples_final.png'}")
     print(f"eval ({trainer.out / 'eval.json'}): " + json.dumps(json.loads(text)))
     return 0
@@ -132,6 +152,7 @@ def _scores_json(scores: dict) -> str:
 def _start_run(args):
     """A new run in an empty folder (or in the folder of an old run, deleted first with
     --overwrite)."""
+    from .distributed import launched_rank
     from .gan import load_config_file, make_trainer, recipe
     from .gan.run_folder import clear_run_folder
 
@@ -148,6 +169,10 @@ def _start_run(args):
     if args.out:
         out = Path(args.out)
         _check_new_run_folder(out, args.overwrite)
+        if launched_rank() == 0:  # the process that writes (rank 0 of a data-parallel run)
+            # this process's from here to its exit; checked again now no other can start
+            _claim(out)
+            _check_new_run_folder(out, args.overwrite)
     else:
         out = Path("runs") / config.name if args.overwrite else _new_run_folder(config.name)
     trainer = make_trainer(config, device=args.device, out=out, quiet=args.quiet)
@@ -159,14 +184,37 @@ def _start_run(args):
     return trainer
 
 
+_claimed: list[Path] = []  # run folders this command claimed (run_folder.claim_run_folder)
+
+
+def _claim(out: Path) -> None:
+    """Make run folder `out` this command's alone until it ends (a one-line error if another
+    process writes there)."""
+    from .gan.recipes import ConfigError
+    from .gan.run_folder import claim_run_folder
+
+    try:
+        claim_run_folder(out)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    _claimed.append(out)
+
+
+def _release_claims() -> None:
+    from .gan.run_folder import release_run_folder
+
+    while _claimed:
+        release_run_folder(_claimed.pop())
+
+
 def _check_new_run_folder(out: Path, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder: a new run needs an empty folder, or
     --overwrite to delete the run that is there."""
-    from .gan.run_folder import checkpoints_by_step, is_run_folder
+    from .gan.run_folder import checkpoints_by_step, has_contents, is_run_folder
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the run")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or not has_contents(out):
         return
     if not is_run_folder(out):
         raise UsageError(f"--out {out} is not empty and holds no minigan run; choose a new "
@@ -181,7 +229,9 @@ def _check_new_run_folder(out: Path, overwrite: bool) -> None:
 
 def _resume_run(args):
     """The run in folder args.resume, continued from its newest checkpoint."""
+    from .distributed import launched_rank
     from .gan import resume_trainer
+    from .gan.trainer import run_folder
 
     given = [f"--{name.replace('_', '-')}" for name in FIXED_ON_RESUME
              if getattr(args, name, None) not in (None, False, [])]
@@ -191,6 +241,8 @@ def _resume_run(args):
             f"cannot honour {', '.join(given)}; drop {'it' if len(given) == 1 else 'them'}, "
             "or start a new run with --out NEW_FOLDER"
         )
+    if launched_rank() == 0 and Path(args.resume).exists():
+        _claim(run_folder(args.resume))  # no other process resumes it meanwhile
     trainer = resume_trainer(args.resume, device=args.device, quiet=args.quiet,
                              steps=args.steps)
     changes = {name: getattr(args, name) for name in OUTPUT_FIELDS

@@ -150,6 +150,78 @@ def test_a_run_folder_in_use_is_refused_and_overwrite_starts_clean(tmp_path, cap
     assert os.readlink(out / "checkpoints" / "latest") == "step_000002.npz"
 
 
+# a process that claims a run folder (as a training process does) until its stdin closes
+_HOLD = ("import sys; from minigan.gan.run_folder import claim_run_folder; "
+         "claim_run_folder(sys.argv[1]); print('held', flush=True); sys.stdin.read()")
+
+
+def _held_by_another_process(folder):
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
+def _let_go(child):
+    child.stdin.close()
+    assert child.wait(timeout=60) == 0
+
+
+def test_a_run_folder_another_process_writes_is_refused_whatever_the_options(tmp_path, capsys):
+    # two `minigan train --out X` started together both found X empty and wrote into it
+    out = tmp_path / "run"
+    child = _held_by_another_process(out)
+    try:
+        in_use = f"run folder {out} is in use: another minigan process (pid {child.pid})"
+        status, _, err = _run(["train", *TINY, "--out", str(out)], capsys)
+        assert status == 2 and in_use in err and err.count("\n") == 1
+        assert not (out / "config.json").exists()
+        (out / "config.json").write_text("{}")  # the other process's run, so far
+        status, _, err = _run(["train", *TINY, "--out", str(out), "--overwrite"], capsys)
+        assert status == 2 and in_use in err
+        assert (out / "config.json").read_text() == "{}"  # --overwrite deleted nothing
+        status, _, err = _run(["train", "--resume", str(out), "--quiet"], capsys)
+        assert status == 2 and in_use in err
+    finally:
+        _let_go(child)
+    (out / "config.json").unlink()
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0  # free again
+    assert _run(["train", "--resume", str(out), "--steps", "6", "--quiet"], capsys)[0] == 0
+    child = _held_by_another_process(out)  # the command let go of the folder when it ended
+    _let_go(child)
+
+
+def test_plain_runs_started_together_take_folders_of_their_own(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = tmp_path / "runs" / "mlp-ring8"
+    child = _held_by_another_process(first)  # a run just starting there: still empty
+    try:
+        status, stdout, _ = _run(["train", *TINY], capsys)
+    finally:
+        _let_go(child)
+    assert status == 0 and "-> runs/mlp-ring8-2" in stdout
+    assert (tmp_path / "runs" / "mlp-ring8-2" / "eval.json").exists()
+    assert not (first / "config.json").exists()
+
+
+def test_claims_nest_within_a_process(tmp_path):
+    from minigan.gan.run_folder import claim_run_folder, release_run_folder
+
+    def another_process_can_claim(folder) -> bool:
+        code = ("import sys; from minigan.gan.run_folder import claim_run_folder; "
+                "claim_run_folder(sys.argv[1])")
+        return subprocess.run([sys.executable, "-c", code, str(folder)],
+                              capture_output=True).returncode == 0
+
+    folder = tmp_path / "run"
+    claim_run_folder(folder)
+    claim_run_folder(folder)
+    release_run_folder(folder)
+    assert not another_process_can_claim(folder)
+    release_run_folder(folder)
+    assert another_process_can_claim(folder)
+
+
 def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     status, _, err = _run(["train", *TINY, "--out", str(tmp_path), "--overwrite"], capsys)

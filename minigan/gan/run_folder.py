@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from ..io import CheckpointError
@@ -75,6 +76,86 @@ def refuse_another_run(out) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- one writer
+
+# A process writing a run holds an exclusive lock on this file in the run folder for as long
+# as it writes (an OS lock: it goes with the process, so a crash leaves nothing to clean).
+# A second process that would start, resume or overwrite a run there is refused, naming the
+# first; without it two runs started at once with one --out (or two plain `minigan train`s
+# picking the same runs/NAME) both passed the "folder is empty" check and wrote into it.
+LOCK_NAME = ".run.lock"
+
+_held: dict[str, list] = {}  # resolved folder -> [open lock file, claims in this process]
+_held_guard = threading.Lock()
+
+
+def claim_run_folder(out) -> None:
+    """Make `out` (created if missing) this process's to write, or refuse with the pid of the
+    process that writes there. Claims nest within a process; release_run_folder undoes one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a run folder")
+    out.mkdir(parents=True, exist_ok=True)
+    key = str(out.resolve())
+    with _held_guard:
+        if key in _held:
+            _held[key][1] += 1
+            return
+        handle = open(out / LOCK_NAME, "a+", encoding="utf-8")
+        if not _lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ConfigError(
+                f"run folder {out} is in use: another minigan process (pid {holder}) is "
+                "writing a run there; wait for it to finish, or choose another folder"
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _held[key] = [handle, 1]
+
+
+def release_run_folder(out) -> None:
+    """Undo one claim_run_folder of this process; the last one lets other processes in."""
+    key = str(Path(out).resolve())
+    with _held_guard:
+        entry = _held.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _held[key]
+            entry[0].close()  # closing the file releases the lock
+
+
+def _lock(handle) -> bool:
+    """An exclusive lock on the open file, without waiting: False if another process holds
+    one. (flock on POSIX; a lock of the first byte on Windows.)"""
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def has_contents(path) -> bool:
+    """Whether folder `path` holds anything besides a run's lock file."""
+    return any(entry.name != LOCK_NAME for entry in Path(path).iterdir())
+
+
 def is_run_folder(path) -> bool:
     """Whether `path` holds a minigan run: its config.json or its checkpoints/ folder."""
     path = Path(path)
@@ -89,11 +170,21 @@ def clear_run_folder(path) -> None:
         return
     if not path.is_dir():
         raise ConfigError(f"--out {path} is a file, not a run folder")
-    if not any(path.iterdir()):
+    if not has_contents(path):
         return
     if not is_run_folder(path):
         raise ConfigError(
             f"--out {path} is not empty and holds no minigan run (no config.json or "
             "checkpoints/), so --overwrite will not delete it; choose another folder"
         )
-    shutil.rmtree(path)
+    claim_run_folder(path)  # never under a process that is writing there
+    try:
+        for entry in path.iterdir():  # all but the lock, which must stay the one file
+            if entry.name == LOCK_NAME:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    finally:
+        release_run_folder(path)

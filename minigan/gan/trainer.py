@@ -46,7 +46,8 @@ from .ema import GeneratorEMA
 from .interrupt import StopSignals, TrainingInterrupted
 from .models import build_models
 from .recipes import KINDS, ConfigError, TrainConfig
-from .run_folder import latest_checkpoint, prune_checkpoints, refuse_another_run
+from .run_folder import (claim_run_folder, latest_checkpoint, prune_checkpoints,
+                         refuse_another_run, release_run_folder)
 
 
 class TrainingDiverged(RuntimeError):
@@ -352,6 +353,15 @@ class Trainer:
     def fit(self, steps: int | None = None) -> list[dict]:
         """Train until `steps` generator iterations in total (config.steps by default),
         writing outputs under self.out at their intervals."""
+        if self.out is None:
+            return self._fit(steps)
+        claim_run_folder(self.out)  # one process writes a run folder at a time
+        try:
+            return self._fit(steps)
+        finally:
+            release_run_folder(self.out)
+
+    def _fit(self, steps: int | None) -> list[dict]:
         c = self.config
         total = c.steps if steps is None else steps
         if self.out is not None:
