@@ -207,6 +207,21 @@ def _release_claims() -> None:
         release_run_folder(_claimed.pop())
 
 
+def _other_checkpoints(run, message: str) -> str:
+    """For a run whose newest checkpoint cannot be read: the others it holds, newest first,
+    and how to continue from one (a checkpoint file is a RUN for --resume)."""
+    from .gan.run_folder import checkpoints_by_step
+
+    if not Path(run).is_dir():
+        return ""
+    others = [path for _, path in reversed(checkpoints_by_step(run)) if str(path) not in message]
+    if not others:
+        return ""
+    names = ", ".join(path.name for path in others[:5]) + (", ..." if len(others) > 5 else "")
+    return (f"; the run's other checkpoints: {names}; continue from one with --resume "
+            f"{others[0]}")
+
+
 def _check_new_run_folder(out: Path, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder: a new run needs an empty folder, or
     --overwrite to delete the run that is there."""
@@ -232,6 +247,7 @@ def _resume_run(args):
     from .distributed import launched_rank
     from .gan import resume_trainer
     from .gan.trainer import run_folder
+    from .io import CheckpointError
 
     given = [f"--{name.replace('_', '-')}" for name in FIXED_ON_RESUME
              if getattr(args, name, None) not in (None, False, [])]
@@ -243,8 +259,11 @@ def _resume_run(args):
         )
     if launched_rank() == 0 and Path(args.resume).exists():
         _claim(run_folder(args.resume))  # no other process resumes it meanwhile
-    trainer = resume_trainer(args.resume, device=args.device, quiet=args.quiet,
-                             steps=args.steps)
+    try:
+        trainer = resume_trainer(args.resume, device=args.device, quiet=args.quiet,
+                                 steps=args.steps)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}{_other_checkpoints(args.resume, str(error))}") from None
     changes = {name: getattr(args, name) for name in OUTPUT_FIELDS
                if getattr(args, name) is not None}
     if changes:

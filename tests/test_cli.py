@@ -531,3 +531,17 @@ def test_version_and_python_dash_m():
         result = subprocess.run([sys.executable, *command], capture_output=True, text=True)
         assert result.returncode == 0 and re.fullmatch(r"minigan \d+\.\d+\.\d+\n",
                                                        result.stdout), result
+
+
+def test_a_damaged_newest_checkpoint_names_the_others_to_resume_from(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["train", *TINY, "--out", str(out)], capsys)[0] == 0  # checkpoints 2 and 4
+    newest = out / "checkpoints" / "step_000004.npz"
+    newest.write_bytes(newest.read_bytes()[:1000])  # cut short, as by a full disk elsewhere
+    status, _, err = _run(["train", "--resume", str(out), "--steps", "6", "--quiet"], capsys)
+    older = out / "checkpoints" / "step_000002.npz"
+    assert status == 2 and "step_000004.npz is damaged or truncated" in err
+    assert f"other checkpoints: step_000002.npz; continue from one with --resume {older}" in err
+    status, stdout, _ = _run(["train", "--resume", str(older), "--steps", "6", "--quiet"],
+                             capsys)
+    assert status == 0 and "at step 2 of 6" in stdout
