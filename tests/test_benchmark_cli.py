@@ -34,6 +34,8 @@ def test_at_least_parses_and_refuses():
     (["benchmarks.train_step", "--devices", "torch"], "argument --devices: invalid choice"),
     (["benchmarks.ab", ".", ".", "--processes", "0"], "argument --processes"),
     (["benchmarks.startup", "--recipes", "nope"], "argument --recipes: invalid choice: 'nope'"),
+    (["benchmarks.region_wake", "--gaps", "-5"], "argument --gaps: expected microseconds >= 0"),
+    (["benchmarks.region_wake", "--calls", "0"], "argument --calls: expected a positive"),
 ])
 def test_benchmark_scripts_refuse_bad_options(args, message):
     done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
