@@ -43,6 +43,7 @@ setup(
         "minigan.data",
         "minigan.metrics",
         "minigan.io",
+        "minigan.utils",
         "minigan.kernels",
         "minigan.kernels.reference",
         "minigan.kernels.cpu",

@@ -100,11 +100,11 @@ from .ops import (
 from .random import Generator, manual_seed
 from . import autograd  # noqa: E402  (already loaded above; named for mg.autograd)
 
-_LAZY_SUBPACKAGES = ("cuda", "functional", "nn", "optim")
+_LAZY_SUBPACKAGES = ("cuda", "functional", "nn", "optim", "utils")
 
 
 def __getattr__(name: str):
-    """mg.nn, mg.optim, mg.functional, mg.cuda as with torch, loaded on first use so that
+    """mg.nn, mg.optim, mg.functional, mg.cuda, mg.utils as with torch, loaded on first use so that
     `import minigan` stays as quick as before."""
     if name in _LAZY_SUBPACKAGES:
         import importlib
@@ -140,7 +140,7 @@ __all__ = [
     "FloatTensor", "IntTensor", "LongTensor", "eye", "from_numpy", "is_tensor", "linspace",
     "rand_like", "randint", "randn_like", "abs", "amax", "amin", "argmax", "clamp", "clone",
     "lerp", "matmul", "maximum", "mean", "minimum", "norm", "pow", "sigmoid", "std", "sum",
-    "tanh", "var", "autograd", "cuda", "functional", "nn", "optim", "save", "load",
+    "tanh", "var", "autograd", "cuda", "functional", "nn", "optim", "utils", "save", "load",
     "Variable", "device", "empty", "empty_like", "full_like", "randperm", "allclose", "chunk",
     "flatten", "isfinite", "isinf", "isnan", "mm", "split", "max", "min", "normal", "permute",
     "reshape", "squeeze", "transpose", "unsqueeze", "bernoulli", "get_num_threads", "float32",
