@@ -16,6 +16,7 @@ from .autograd import (
     exp,
     grad,
     inference_mode,
+    is_anomaly_enabled,
     is_grad_enabled,
     log,
     no_grad,
@@ -143,6 +144,7 @@ __all__ = [
     "tanh", "var", "autograd", "cuda", "functional", "nn", "optim", "utils", "save", "load",
     "Variable", "device", "empty", "empty_like", "full_like", "randperm", "allclose", "chunk",
     "flatten", "isfinite", "isinf", "isnan", "mm", "split", "max", "min", "normal", "permute",
-    "reshape", "squeeze", "transpose", "unsqueeze", "bernoulli", "get_num_threads", "float32",
+    "reshape", "squeeze", "transpose", "unsqueeze", "bernoulli", "get_num_threads",
+    "is_anomaly_enabled", "float32",
     "float64", "int32", "int64", "long", "uint8",
 ]

@@ -68,7 +68,83 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
-    pass
+    """Grad mode on or off at once, as torch's: `set_grad_enabled(False)` alone switches
+    recording off until switched on again; `with set_grad_enabled(mode):` restores the
+    previous mode on exit; as a decorator it sets the mode only inside the function."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        super().__init__(bool(mode))
+        self.previous = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __enter__(self):
+        global _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __call__(self, function):
+        global _grad_enabled
+        _grad_enabled = self.previous  # decorating changes nothing outside the function
+        return super().__call__(function)
+
+
+# ----------------------------------------------------------------------------- anomaly mode
+
+_anomaly = [False, True]  # [detecting, checking backward results for NaN]
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly[0]
+
+
+class set_detect_anomaly:
+    """Anomaly mode, as torch.autograd.set_detect_anomaly: while on, every op records where
+    in the program it was called, and a backward that returns NaN stops with an error
+    naming the op and showing that call (check_nan=False: only the recording). It slows
+    every op; for hunting a NaN, not for training. Set at once (a function call), and as a
+    context manager restored on exit."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self.previous = list(_anomaly)
+        _anomaly[:] = [bool(mode), bool(check_nan)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _anomaly[:] = self.previous
+
+
+class detect_anomaly(set_detect_anomaly):
+    """`with detect_anomaly():` anomaly mode on inside (torch.autograd.detect_anomaly)."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = list(_anomaly)
+        _anomaly[:] = [True, bool(self.check_nan)]
+        return self
+
+
+def _check_backward_for_nan(ctx, grads: tuple) -> None:
+    """In anomaly mode: refuse a backward result holding NaN, naming the op and where it was
+    called in the forward pass."""
+    for i, g in enumerate(grads):
+        if g is None or g.dtype.kind not in "fc" or not bool(g._backend.xp.isnan(g.array).any()):
+            continue
+        import traceback
+
+        import os
+
+        inside = os.path.dirname(os.path.abspath(__file__)) + os.sep  # minigan's own frames
+        stack = [frame for frame in getattr(ctx, "_forward_stack", None) or []
+                 if not os.path.abspath(frame.filename).startswith(inside)]
+        where = ("\nThe forward call that made this op (innermost last):\n"
+                 + "".join(traceback.format_list(stack[-6:]))) if stack else ""
+        raise RuntimeError(f"Function '{type(ctx).__name__}' returned nan values in its "
+                           f"{i}th output (the gradient of its input {i}).{where}")
 
 
 class inference_mode(_GradMode):
@@ -122,6 +198,10 @@ class Function:
             ctx._output_ref = weakref.ref(out)
             ctx._output_version = out._version.value
             ctx.freed = False
+            if _anomaly[0]:
+                import traceback
+
+                ctx._forward_stack = traceback.extract_stack()[:-1]
         return out
 
     @property
@@ -1134,6 +1214,8 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                 needs, ctx.needs_input_grad = ctx.needs_input_grad, needs
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if _anomaly[0] and _anomaly[1]:
+                _check_backward_for_nan(ctx, input_grads)
             for parent, pg, needed in zip(ctx.inputs, input_grads, needs):
                 if pg is None or not needed:
                     continue

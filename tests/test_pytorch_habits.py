@@ -416,3 +416,62 @@ def test_conv2d_padding_matches_torch():
         out.sum().backward()
         expected.sum().backward()
         np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), **F64)
+
+
+# ------------------------------------------------------------------------- grad and anomaly modes
+
+
+def test_set_grad_enabled_as_a_call_a_context_and_a_decorator():
+    # torch.set_grad_enabled(False) on its own switches recording off (scripts do it at
+    # the top of an evaluation); it once did nothing here outside a with statement
+    x = mg.ones(2, requires_grad=True)
+    try:
+        mg.set_grad_enabled(False)
+        assert not mg.is_grad_enabled() and not (x * 2).requires_grad
+    finally:
+        mg.set_grad_enabled(True)
+    assert (x * 2).requires_grad
+    with mg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert mg.is_grad_enabled()
+
+    @mg.set_grad_enabled(False)
+    def recorded():
+        return (x * 2).requires_grad
+
+    assert mg.is_grad_enabled() and recorded() is False and mg.is_grad_enabled()
+
+
+def _nan_at_zero(x):
+    return (x.sqrt() * 0.0).sum()  # d sqrt(x) / dx at 0 is inf; inf * 0 is NaN
+
+
+def test_anomaly_mode_names_the_op_whose_backward_made_nan_and_where_it_was_called():
+    x = mg.zeros(3, dtype=mg.float64, requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _nan_at_zero(x).backward()  # without anomaly mode: NaN, no error (as torch)
+        assert np.isnan(x.grad.numpy()).all()
+        x.grad = None
+        with mg.autograd.detect_anomaly():
+            assert mg.is_anomaly_enabled()
+            loss = _nan_at_zero(x)
+            with pytest.raises(RuntimeError) as caught:
+                loss.backward()
+        assert not mg.is_anomaly_enabled()
+        message = str(caught.value)
+        assert message.startswith("Function 'Sqrt' returned nan values in its 0th output")
+        assert "in _nan_at_zero" in message and "autograd.py" not in message
+        with mg.autograd.set_detect_anomaly(True, check_nan=False):
+            _nan_at_zero(x).backward()  # the forward calls recorded, no check
+        assert not mg.is_anomaly_enabled()
+
+
+def test_anomaly_mode_matches_torch_on_the_same_nan():
+    torch = pytest.importorskip("torch", reason="this test compares with PyTorch")
+    import warnings
+
+    tx = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings(), torch.autograd.detect_anomaly():
+        warnings.simplefilter("ignore")  # torch warns that the mode is slow, and where
+        with pytest.raises(RuntimeError, match="'SqrtBackward0' returned nan values in its 0th"):
+            (tx.sqrt() * 0.0).sum().backward()
