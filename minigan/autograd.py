@@ -618,28 +618,32 @@ class Tensor:
 
     # ---- arithmetic (each a Function below)
     def __add__(self, other):
-        return Add.apply(self, as_tensor(other, self))
+        return Add.apply(*_operands(self, other))
 
     def __radd__(self, other):
-        return Add.apply(as_tensor(other, self), self)
+        a, b = _operands(self, other)
+        return Add.apply(b, a)
 
     def __sub__(self, other):
-        return Sub.apply(self, as_tensor(other, self))
+        return Sub.apply(*_operands(self, other))
 
     def __rsub__(self, other):
-        return Sub.apply(as_tensor(other, self), self)
+        a, b = _operands(self, other)
+        return Sub.apply(b, a)
 
     def __mul__(self, other):
-        return Mul.apply(self, as_tensor(other, self))
+        return Mul.apply(*_operands(self, other))
 
     def __rmul__(self, other):
-        return Mul.apply(as_tensor(other, self), self)
+        a, b = _operands(self, other)
+        return Mul.apply(b, a)
 
     def __truediv__(self, other):
-        return Div.apply(self, as_tensor(other, self))
+        return Div.apply(*_operands(self, other, floating=True))
 
     def __rtruediv__(self, other):
-        return Div.apply(as_tensor(other, self), self)
+        a, b = _operands(self, other, floating=True)
+        return Div.apply(b, a)
 
     def __neg__(self):
         return Neg.apply(self)
@@ -670,11 +674,15 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return PowTensor.apply(self, exponent)
+            return PowTensor.apply(*_operands(self, exponent))
+        if self.array.dtype.kind in "biu":  # no gradient: torch's dtype rule, on the values
+            base, exponent = _operands(self, exponent)
+            return Tensor._wrap(base.array ** exponent.array, self._backend)
         return Pow.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base):
-        return PowTensor.apply(as_tensor(base, self), self)
+        a, b = _operands(self, base)
+        return PowTensor.apply(b, a)
 
     def pow(self, exponent):
         return self**exponent
@@ -1096,6 +1104,63 @@ def _axes(axis, ndim: int) -> tuple:
     if isinstance(axis, int):
         axis = (axis,)
     return tuple(sorted(a % ndim for a in axis))
+
+
+# PyTorch's type promotion (torch.result_type) for the arithmetic operators: kinds rank
+# bool < integer < floating < complex; a number, or a 0-d tensor beside a tensor with
+# dimensions, raises the result's kind only when its own kind is higher (a float times an
+# int64 tensor is float32, the default float; a float64 0-d tensor times a float32 tensor
+# is float32); otherwise the wider of the two dtypes of the higher kind. NumPy's own rules
+# differ (int64 tensor * 0.5 took the tensor's dtype through as_tensor: 0).
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_DEFAULT_OF_RANK = {1: np.dtype(np.int64), 2: np.dtype(np.float32), 3: np.dtype(np.complex64)}
+
+
+def _number_rank(value):
+    """The kind rank of a Python or NumPy number; None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return 0
+    if isinstance(value, (int, np.integer)):
+        return 1
+    if isinstance(value, (float, np.floating)):
+        return 2
+    if isinstance(value, (complex, np.complexfloating)):
+        return 3
+    return None
+
+
+def _result_dtype(a: Tensor, b: Tensor):
+    da, db = a.array.dtype, b.array.dtype
+    ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
+    if (a.ndim == 0) != (b.ndim == 0):  # a 0-d tensor counts only with a higher kind
+        (dims, rd), (zero, rz) = ((b, rb), (a, ra)) if a.ndim == 0 else ((a, ra), (b, rb))
+        return zero.array.dtype if rz > rd else dims.array.dtype
+    if ra != rb:
+        return da if ra > rb else db
+    return np.promote_types(da, db)
+
+
+def _operands(t: Tensor, other, floating: bool = False) -> tuple:
+    """(t, other) as two tensors of one dtype on t's device, by PyTorch's promotion rules
+    (above); floating: a true division, whose integer operands become float32 first."""
+    dtype = t.array.dtype
+    if isinstance(other, Tensor):
+        if other.array.dtype != dtype:
+            dtype = _result_dtype(t, other)
+    else:
+        rank = _number_rank(other)
+        if rank is None:  # an array or a list: a tensor of its own dtype
+            return _operands(t, Tensor._wrap(t._backend.asarray(other), t._backend), floating)
+        if rank > _KIND_RANK[dtype.kind]:
+            dtype = _DEFAULT_OF_RANK[rank]
+        other = Tensor._wrap(t._backend.asarray(other, dtype=dtype), t._backend)
+    if floating and dtype.kind in "biu":
+        dtype = _DEFAULT_OF_RANK[2]
+    return _as_dtype(t, dtype), _as_dtype(other, dtype)
+
+
+def _as_dtype(t: Tensor, dtype) -> Tensor:
+    return t if t.array.dtype == dtype else t.to(dtype=dtype)
 
 
 def as_tensor(value, like: Tensor) -> Tensor:
@@ -1723,12 +1788,13 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
 def maximum(input: Tensor, other) -> Tensor:
     """The elementwise maximum (torch.maximum); ties split the gradient."""
-    return Maximum.apply(input, as_tensor(other, input))
+    return Maximum.apply(*_operands(input, other))
 
 
 def minimum(input: Tensor, other) -> Tensor:
     """The elementwise minimum (torch.minimum); ties split the gradient."""
-    return -Maximum.apply(-input, -as_tensor(other, input))
+    input, other = _operands(input, other)
+    return -Maximum.apply(-input, -other)
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
@@ -1737,7 +1803,9 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
 
 
 def where(condition, a, b) -> Tensor:
-    like = a if isinstance(a, Tensor) else b
-    a, b = as_tensor(a, like), as_tensor(b, like)
+    if isinstance(a, Tensor):
+        a, b = _operands(a, b)
+    else:
+        b, a = _operands(b, a)
     condition = condition.array if isinstance(condition, Tensor) else condition
     return Where.apply(a, b, condition=condition)

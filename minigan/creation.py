@@ -62,6 +62,12 @@ def ones(*shape, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A tensor of fill_value; without a dtype, the value's, as torch.full: bool for a
+    bool, int64 for an int, float32 for a float."""
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = np.bool_
+    elif dtype is None and isinstance(fill_value, (int, np.integer)):
+        dtype = np.int64
     return _filled(fill_value, (shape,), dtype, requires_grad, device)
 
 

@@ -471,7 +471,72 @@ def test_anomaly_mode_matches_torch_on_the_same_nan():
     import warnings
 
     tx = torch.zeros(3, dtype=torch.float64, requires_grad=True)
-    with warnings.catch_warnings(), torch.autograd.detect_anomaly():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns that the mode is slow, and where
-        with pytest.raises(RuntimeError, match="'SqrtBackward0' returned nan values in its 0th"):
+        with torch.autograd.detect_anomaly(), pytest.raises(
+                RuntimeError, match="'SqrtBackward0' returned nan values in its 0th"):
             (tx.sqrt() * 0.0).sum().backward()
+
+
+# ----------------------------------------------------------------------------- type promotion
+
+# (expression, expected dtype, expected values) by torch.result_type's rules: a number or a
+# 0-d tensor raises the kind (bool < int < float) only when its kind is higher, to the
+# default dtype of that kind (int64, float32); true division of integers is float32.
+PROMOTIONS = [
+    ("int64 * 0.5", lambda m: m.tensor([1, 3]) * 0.5, "float32", [0.5, 1.5]),
+    ("int64 - 0.5", lambda m: m.tensor([3]) - 0.5, "float32", [2.5]),
+    ("0.5 - int64", lambda m: 0.5 - m.tensor([1, 2]), "float32", [-0.5, -1.5]),
+    ("int64 / int", lambda m: m.tensor([1, 2]) / 2, "float32", [0.5, 1.0]),
+    ("3 / int64", lambda m: 3 / m.tensor([1, 2]), "float32", [3.0, 1.5]),
+    ("bool * 1.5", lambda m: (m.ones(2) > 0) * 1.5, "float32", [1.5, 1.5]),
+    ("bool + 1", lambda m: (m.ones(2) > 0) + 1, "int64", [2, 2]),
+    ("uint8 * 2", lambda m: m.ones(2, dtype=m.uint8) * 2, "uint8", [2, 2]),
+    ("float32 * int64 tensor", lambda m: m.ones(2) * m.tensor([1, 2]), "float32", [1.0, 2.0]),
+    ("float32 + float64 0-d", lambda m: m.ones(2) + m.tensor(2.0, dtype=m.float64), "float32",
+     [3.0, 3.0]),
+    ("int64 + float64 0-d", lambda m: m.tensor([1]) + m.tensor(2.5, dtype=m.float64),
+     "float64", [3.5]),
+    ("float32 + float64", lambda m: m.ones(1) + m.ones(1, dtype=m.float64), "float64", [2.0]),
+    ("int32 + int64", lambda m: m.ones(1, dtype=m.int32) + m.ones(1, dtype=m.int64), "int64",
+     [2]),
+    ("int64 ** 2", lambda m: m.tensor([1, 3]) ** 2, "int64", [1, 9]),
+    ("int64 ** 0.5", lambda m: m.tensor([4]) ** 0.5, "float32", [2.0]),
+    ("where(int64, 0.5)", lambda m: m.where(m.tensor([True, False]), m.tensor([1, 2]), 0.5),
+     "float32", [1.0, 0.5]),
+    ("maximum(int64, 0.5)", lambda m: m.maximum(m.tensor([0, 2]), m.tensor(0.5)), "float32",
+     [0.5, 2.0]),
+    ("full(int)", lambda m: m.full((2,), 7), "int64", [7, 7]),
+    ("full(bool)", lambda m: m.full((1,), True), "bool", [True]),
+]
+
+
+@pytest.mark.parametrize("name, expression, dtype, values", PROMOTIONS,
+                         ids=[p[0] for p in PROMOTIONS])
+def test_arithmetic_promotes_types_as_torch(name, expression, dtype, values):
+    # int64 * 0.5 took the tensor's dtype for the 0.5: [0, 0]
+    out = expression(mg)
+    assert str(out.dtype) == dtype
+    np.testing.assert_array_equal(out.numpy(), values)
+
+
+def test_promotion_table_is_torchs():
+    torch = pytest.importorskip("torch", reason="this test compares with PyTorch")
+    for name, expression, dtype, values in PROMOTIONS:
+        theirs = expression(torch)
+        assert str(theirs.dtype) == f"torch.{dtype}", name
+        np.testing.assert_array_equal(theirs.numpy(), values, err_msg=name)
+
+
+def test_gradients_flow_through_promotion_and_in_place_refuses_a_wider_kind():
+    x = mg.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    y = x * mg.tensor(np.array([2.0, 3.0]))  # float64 dims: the result is float64
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0])
+    counts = mg.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="a result of dtype float32 cannot be stored in place "
+                                           "in a tensor of dtype int64"):
+        counts.add_(0.5)
+    np.testing.assert_array_equal(counts.numpy(), [1, 2])
