@@ -540,3 +540,26 @@ def test_gradients_flow_through_promotion_and_in_place_refuses_a_wider_kind():
                                            "in a tensor of dtype int64"):
         counts.add_(0.5)
     np.testing.assert_array_equal(counts.numpy(), [1, 2])
+
+
+def test_an_optimizer_keeps_frozen_parameters_and_skips_them():
+    # fine-tuning scripts freeze part of a model, then pass all of model.parameters()
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    frozen = [p.numpy().copy() for p in model[0].parameters()]
+    trained = [p.numpy().copy() for p in model[1].parameters()]
+    opt = mg.optim.Adam(model.parameters(), lr=0.1)
+    model(mg.ones(4, 2)).sum().backward()
+    opt.step()
+    for p, before in zip(model[0].parameters(), frozen):
+        assert p.grad is None
+        np.testing.assert_array_equal(p.numpy(), before)
+    assert all(not np.array_equal(p.numpy(), b) for p, b in zip(model[1].parameters(), trained))
+    model[0].weight.requires_grad_(True)  # unfrozen: the same optimizer now moves it
+    opt.zero_grad()
+    model(mg.ones(4, 2)).sum().backward()
+    opt.step()
+    assert not np.array_equal(model[0].weight.numpy(), frozen[0])
+    with pytest.raises(ValueError, match="must be a leaf tensor .one no op made."):
+        mg.optim.SGD([model[1].weight * 2.0], lr=0.1)

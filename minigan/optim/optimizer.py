@@ -97,9 +97,11 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: expected Tensors as parameters, got "
                                 f"{type(p).__name__}")
-            if not p.requires_grad or not p.is_leaf:
+            if not p.is_leaf:  # a frozen leaf (requires_grad False) is kept, as in torch:
+                # it has no .grad, so steps skip it until it requires grad again
                 raise ValueError(f"{type(self).__name__}: a parameter (shape {p.shape}) must "
-                                 "be a leaf tensor that requires grad")
+                                 "be a leaf tensor (one no op made): pass the model's "
+                                 "parameters, not a result computed from them")
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: a parameter (shape {p.shape}) "
                                  "appears more than once")
