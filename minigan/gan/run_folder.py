@@ -103,8 +103,11 @@ def claim_run_folder(out) -> None:
             return
         handle = open(out / LOCK_NAME, "a+", encoding="utf-8")
         if not _lock(handle):
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            try:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+            except OSError:  # Windows: the holder's locked byte cannot be read
+                holder = "unknown"
             handle.close()
             raise ConfigError(
                 f"run folder {out} is in use: another minigan process (pid {holder}) is "
