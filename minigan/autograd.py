@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import traceback
 import weakref
 from collections import namedtuple
 
@@ -134,10 +136,6 @@ def _check_backward_for_nan(ctx, grads: tuple) -> None:
     for i, g in enumerate(grads):
         if g is None or g.dtype.kind not in "fc" or not bool(g._backend.xp.isnan(g.array).any()):
             continue
-        import traceback
-
-        import os
-
         inside = os.path.dirname(os.path.abspath(__file__)) + os.sep  # minigan's own frames
         stack = [frame for frame in getattr(ctx, "_forward_stack", None) or []
                  if not os.path.abspath(frame.filename).startswith(inside)]
@@ -199,8 +197,6 @@ class Function:
             ctx._output_version = out._version.value
             ctx.freed = False
             if _anomaly[0]:
-                import traceback
-
                 ctx._forward_stack = traceback.extract_stack()[:-1]
         return out
 

@@ -67,10 +67,9 @@ def _parse_set(pairs: list[str]) -> dict:
 def _new_run_folder(name: str) -> Path:
     """runs/NAME, or runs/NAME-2, -3, ... when that already holds a run or another process
     is starting one there; claimed for this process (run_folder.claim_run_folder)."""
+    from .distributed import launched_rank
     from .gan.recipes import ConfigError
     from .gan.run_folder import claim_run_folder, has_contents, release_run_folder
-
-    from .distributed import launched_rank
 
     base = Path("runs") / name
     candidate, i = base, 1
@@ -170,7 +169,7 @@ def _start_run(args):
         out = Path(args.out)
         _check_new_run_folder(out, args.overwrite)
         if launched_rank() == 0:  # the process that writes (rank 0 of a data-parallel run)
-            # this process's from here to its exit; checked again now no other can start
+            # this command's until it ends; checked again now that no other can start
             _claim(out)
             _check_new_run_folder(out, args.overwrite)
     else:
