@@ -354,9 +354,22 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        device = "" if self.device == "numpy" else f", device={self.device!r}"
-        return f"tensor({np.array2string(self.numpy(), precision=4)}{device}{grad})"
+        """As torch prints a tensor: commas between values, the device (but the
+        reference's), a dtype other than float32 / int64 / bool, the op that made it or
+        requires_grad for a leaf."""
+        array = self.numpy()
+        whole = array.dtype.kind != "f" or not array.size or bool(
+            np.all(np.mod(array[np.isfinite(array)], 1) == 0))
+        values = np.array2string(array, precision=4, separator=", ", prefix="tensor(",
+                                 floatmode="maxprec" if whole else "fixed")
+        device = "" if self.device == "numpy" else f", device={str(self.device)!r}"
+        dtype = "" if self.dtype.name in ("float32", "int64", "bool") else \
+            f", dtype=minigan.{self.dtype.name}"
+        if self._ctx is not None and self.requires_grad:
+            grad = f", grad_fn=<{type(self._ctx).__name__}>"
+        else:
+            grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({values}{device}{dtype}{grad})"
 
     def __format__(self, spec: str) -> str:
         if self.numel() == 1:

@@ -563,3 +563,15 @@ def test_an_optimizer_keeps_frozen_parameters_and_skips_them():
     assert not np.array_equal(model[0].weight.numpy(), frozen[0])
     with pytest.raises(ValueError, match="must be a leaf tensor .one no op made."):
         mg.optim.SGD([model[1].weight * 2.0], lr=0.1)
+
+
+def test_a_tensor_prints_as_torch_prints_it():
+    x = mg.tensor(np.arange(6.0).reshape(2, 3) / 7, dtype=mg.float32, device="numpy",
+                  requires_grad=True)
+    assert repr(x) == ("tensor([[0.0000, 0.1429, 0.2857],\n"
+                       "        [0.4286, 0.5714, 0.7143]], requires_grad=True)")
+    assert repr(x * 2).endswith("grad_fn=<Mul>)")
+    assert repr(mg.tensor([1.0, 2.0], device="numpy")) == "tensor([1., 2.])"
+    assert repr(mg.tensor([1, 2], device="numpy")) == "tensor([1, 2])"
+    assert repr(mg.tensor([0.5], dtype=mg.float64, device="cpu")) == \
+        "tensor([0.5000], device='cpu', dtype=minigan.float64)"
