@@ -575,3 +575,13 @@ def test_a_tensor_prints_as_torch_prints_it():
     assert repr(mg.tensor([1, 2], device="numpy")) == "tensor([1, 2])"
     assert repr(mg.tensor([0.5], dtype=mg.float64, device="cpu")) == \
         "tensor([0.5000], device='cpu', dtype=minigan.float64)"
+
+
+def test_a_module_moves_to_a_dtype_given_first():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert model.to(mg.float64) is model
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model[1].running_mean.dtype == np.float64
+    assert model[1].num_batches_tracked.dtype == np.int64  # integers stay, as in torch
+    model.to("cpu", mg.float32)
+    assert all(p.dtype == np.float32 and p.device == "cpu" for p in model.parameters())

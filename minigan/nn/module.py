@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import backend as _backend
-from ..autograd import Tensor
+from ..autograd import Tensor, _is_dtype
 
 
 class Parameter(Tensor):
@@ -329,6 +329,8 @@ class Module:
         Create optimizers after this call: an optimizer packs the parameters' arrays into
         its own flat buffer, and moving them afterwards breaks that link.
         """
+        if device is not None and _is_dtype(device):  # model.to(minigan.float64), as torch
+            device, dtype = None, device
         target = _backend.get(device) if device is not None else None
         for t in list(self.parameters()) + list(self.buffers()):
             b = target or t._backend
