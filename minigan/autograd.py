@@ -1812,6 +1812,15 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
 
 
 def where(condition, a, b) -> Tensor:
+    """a where condition holds, else b (torch.where); numbers promote as in arithmetic, and
+    two numbers give a tensor of their kind's default dtype on condition's device."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        rank = _number_rank(a)
+        if rank is None:
+            raise TypeError(f"where: expected tensors or numbers, got {type(a).__name__} and "
+                            f"{type(b).__name__}")
+        device = condition._backend if isinstance(condition, Tensor) else _backend.get(None)
+        a = Tensor._wrap(device.asarray(a, dtype=_DEFAULT_OF_RANK.get(rank, np.bool_)), device)
     if isinstance(a, Tensor):
         a, b = _operands(a, b)
     else:

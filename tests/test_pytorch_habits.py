@@ -506,6 +506,10 @@ PROMOTIONS = [
      "float32", [1.0, 0.5]),
     ("maximum(int64, 0.5)", lambda m: m.maximum(m.tensor([0, 2]), m.tensor(0.5)), "float32",
      [0.5, 2.0]),
+    ("where(number, number)", lambda m: m.where(m.tensor([True, False]), 1.0, -1.0),
+     "float32", [1.0, -1.0]),
+    ("where(int, float)", lambda m: m.where(m.tensor([True, False]), 1, 0.5), "float32",
+     [1.0, 0.5]),
     ("full(int)", lambda m: m.full((2,), 7), "int64", [7, 7]),
     ("full(bool)", lambda m: m.full((1,), True), "bool", [True]),
 ]
