@@ -589,3 +589,21 @@ def test_a_module_moves_to_a_dtype_given_first():
     assert model[1].num_batches_tracked.dtype == np.int64  # integers stay, as in torch
     model.to("cpu", mg.float32)
     assert all(p.dtype == np.float32 and p.device == "cpu" for p in model.parameters())
+
+
+def test_sgd_takes_its_arguments_in_torchs_order():
+    # torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov): a weight
+    # decay given fifth must not land in another slot
+    def trained(make):
+        p = nn.Parameter(mg.tensor(np.array([1.0, -2.0])))
+        opt = make([p])
+        for _ in range(3):
+            p.grad = mg.tensor(np.array([0.5, 0.25]))
+            opt.step()
+        return p.numpy()
+
+    np.testing.assert_array_equal(
+        trained(lambda ps: mg.optim.SGD(ps, 0.1, 0.9, 0.0, 0.01)),
+        trained(lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01)))
+    with pytest.raises(ValueError, match="SGD: dampening 0.5 is not supported"):
+        mg.optim.SGD([nn.Parameter(mg.ones(1))], lr=0.1, momentum=0.9, dampening=0.5)

@@ -344,7 +344,11 @@ class SGD(Optimizer):
     PyTorch's form (buf <- momentum buf + g; step lr * buf, or lr * (g + momentum buf))."""
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+        # dampening has torch's place among the arguments, so that SGD(p, lr, m, 0, wd)
+        # means what it means there; only its default (no dampening) is implemented
+        _check("SGD", dampening == 0, f"dampening {dampening} is not supported (only 0, "
+               "PyTorch's default); the momentum buffer adds the whole gradient")
         _check("SGD", lr >= 0, f"invalid learning rate {lr}")
         _check("SGD", momentum >= 0, f"invalid momentum {momentum}")
         _check("SGD", weight_decay >= 0, f"invalid weight_decay {weight_decay}")
