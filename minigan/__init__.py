@@ -145,6 +145,5 @@ __all__ = [
     "Variable", "device", "empty", "empty_like", "full_like", "randperm", "allclose", "chunk",
     "flatten", "isfinite", "isinf", "isnan", "mm", "split", "max", "min", "normal", "permute",
     "reshape", "squeeze", "transpose", "unsqueeze", "bernoulli", "get_num_threads",
-    "is_anomaly_enabled", "float32",
-    "float64", "int32", "int64", "long", "uint8",
+    "is_anomaly_enabled", "float32", "float64", "int32", "int64", "long", "uint8",
 ]

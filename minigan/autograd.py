@@ -1222,6 +1222,11 @@ def _sum_of(a: Tensor, b: Tensor, create_graph: bool) -> Tensor:
     return Tensor._wrap(a.array + b.array, a._backend)
 
 
+def _memory_id(array) -> int:
+    """The id of the array that owns array's memory (itself, or the base of a view)."""
+    return id(array if array.base is None else array.base)
+
+
 def _own_gradient(g: Tensor, given: set) -> Tensor:
     """g detached, over an array that is the caller's alone: a gradient handed out as a
     leaf's .grad (or by grad() without a graph) may be changed in place (clip_grad_norm_,
@@ -1230,9 +1235,9 @@ def _own_gradient(g: Tensor, given: set) -> Tensor:
     (an Add passes one gradient to both inputs, a view's gradient is a view of it, a
     grad_outputs array is the caller's). `given` holds the ids of the memory handed out."""
     array = g.array
-    root = array if array.base is None else array.base
-    if id(root) not in given and getattr(array.flags, "writeable", True):
-        given.add(id(root))  # the roots stay referenced, so their ids stay theirs
+    memory = _memory_id(array)
+    if memory not in given and getattr(array.flags, "writeable", True):
+        given.add(memory)  # the owners stay referenced, so their ids stay theirs
         return Tensor._wrap(array, g._backend)
     return Tensor._wrap(g._backend.xp.array(array, copy=True), g._backend)
 
@@ -1254,7 +1259,7 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
     grads: dict[int, Tensor] = {}
     given = set()  # the memory of gradients handed out (_own_gradient)
     for out, g in zip(outputs, grad_outputs):
-        given.add(id(g.array if g.array.base is None else g.array.base))
+        given.add(_memory_id(g.array))
         if g.shape != out.shape:
             raise RuntimeError(f"grad_outputs shape {g.shape} does not match output {out.shape}")
         grads[id(out)] = grads[id(out)] + g if id(out) in grads else g
@@ -1271,7 +1276,7 @@ def run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph):
                     continue
             elif t._ctx is None:
                 if t.grad is not None:
-                    t.grad = _sum_of(t.grad, g if create_graph else g.detach(), create_graph)
+                    t.grad = _sum_of(t.grad, g, create_graph)
                 else:
                     t.grad = g if create_graph else _own_gradient(g, given)
                 continue

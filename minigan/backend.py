@@ -12,6 +12,7 @@ Everything above this file asks `backend.get(name)` and never branches on the na
 from __future__ import annotations
 
 import importlib
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -203,8 +204,6 @@ def get_num_threads() -> int:
         import numba
 
         return int(numba.config.NUMBA_NUM_THREADS)
-    import os
-
     return os.cpu_count() or 1
 
 

@@ -68,8 +68,7 @@ def _new_run_folder(name: str) -> Path:
     """runs/NAME, or runs/NAME-2, -3, ... when that already holds a run or another process
     is starting one there; claimed for this process (run_folder.claim_run_folder)."""
     from .distributed import launched_rank
-    from .gan.recipes import ConfigError
-    from .gan.run_folder import claim_run_folder, has_contents, release_run_folder
+    from .gan.run_folder import has_contents, release_run_folder
 
     base = Path("runs") / name
     candidate, i = base, 1
@@ -78,14 +77,13 @@ def _new_run_folder(name: str) -> Path:
             if launched_rank() != 0:  # a data-parallel rank that writes nothing: any will do
                 return candidate
             try:
-                claim_run_folder(candidate)
-            except ConfigError:  # another process writes there
+                _claim(candidate)
+            except UsageError:  # another process writes there
                 pass
             else:
                 if not has_contents(candidate):  # still empty, now that it is ours
-                    _claimed.append(candidate)
                     return candidate
-                release_run_folder(candidate)
+                release_run_folder(_claimed.pop())
         i += 1
         candidate = Path(f"{base}-{i}")
 

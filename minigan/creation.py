@@ -74,11 +74,11 @@ def full(shape, fill_value, dtype=None, requires_grad: bool = False, device=None
 def empty(*shape, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """A new tensor of the shape, to be filled by the caller (an init function, fill_):
     zeros here, where torch leaves the memory as it finds it."""
-    return _filled(0, shape, dtype, requires_grad, device)
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def empty_like(t: Tensor, dtype=None) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device)
+    return zeros_like(t, dtype)
 
 
 def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:

@@ -204,6 +204,20 @@ def test_plain_runs_started_together_take_folders_of_their_own(tmp_path, capsys,
     assert not (first / "config.json").exists()
 
 
+def test_a_command_that_fails_before_writing_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    bad = ["train", "--data", str(tmp_path / "missing"), "--quiet"]
+    status, _, err = _run([*bad, "--out", str(tmp_path / "new" / "run")], capsys)
+    assert status == 2 and "neither a built-in dataset" in err
+    assert not (tmp_path / "new").exists()  # the folders the claim made are gone
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert _run([*bad, "--out", str(mine)], capsys)[0] == 2
+    assert mine.is_dir() and list(mine.iterdir()) == []  # the user's folder, as it was
+    monkeypatch.chdir(tmp_path)
+    assert _run(bad, capsys)[0] == 2
+    assert not (tmp_path / "runs").exists()
+
+
 def test_claims_nest_within_a_process(tmp_path):
     from minigan.gan.run_folder import claim_run_folder, release_run_folder
 

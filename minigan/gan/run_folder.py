@@ -85,16 +85,22 @@ def refuse_another_run(out) -> None:
 # picking the same runs/NAME) both passed the "folder is empty" check and wrote into it.
 LOCK_NAME = ".run.lock"
 
-_held: dict[str, list] = {}  # resolved folder -> [open lock file, claims in this process]
+# resolved folder -> [open lock file, claims in this process, folders the first one made]
+_held: dict[str, list] = {}
 _held_guard = threading.Lock()
 
 
 def claim_run_folder(out) -> None:
     """Make `out` (created if missing) this process's to write, or refuse with the pid of the
-    process that writes there. Claims nest within a process; release_run_folder undoes one."""
+    process that writes there. Claims nest within a process; release_run_folder undoes one,
+    and the last one removes the folders this claim made if no run was written in them."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file, not a run folder")
+    made, folder = [], out  # innermost first
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
     out.mkdir(parents=True, exist_ok=True)
     key = str(out.resolve())
     with _held_guard:
@@ -117,20 +123,35 @@ def claim_run_folder(out) -> None:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        _held[key] = [handle, 1]
+        _held[key] = [handle, 1, made]
 
 
 def release_run_folder(out) -> None:
-    """Undo one claim_run_folder of this process; the last one lets other processes in."""
-    key = str(Path(out).resolve())
+    """Undo one claim_run_folder of this process; the last one lets other processes in, and
+    takes away its lock file, and the folders its claim made, when nothing was written there
+    (a command that failed before its first write, a bad --data say, leaves nothing)."""
+    out = Path(out)
+    key = str(out.resolve())
     with _held_guard:
         entry = _held.get(key)
         if entry is None:
             return
         entry[1] -= 1
-        if entry[1] == 0:
-            del _held[key]
-            entry[0].close()  # closing the file releases the lock
+        if entry[1] > 0:
+            return
+        del _held[key]
+        handle, _, made = entry
+        if not has_contents(out):  # no run here: the lock file goes too
+            try:  # while still locked: a process opening it now makes a new lock file
+                (out / LOCK_NAME).unlink()
+            except OSError:  # (Windows keeps an open file)
+                made = []
+        handle.close()  # closing the file releases the lock
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # another process's run there now, or something of the user's
+                break
 
 
 def _lock(handle) -> bool:

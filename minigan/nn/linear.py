@@ -16,18 +16,10 @@ import numpy as np
 from .. import creation
 from .. import functional as F
 from ..autograd import Tensor
+from ..functional.conv import _pair
 from ..random import Generator
 from . import init
 from .module import FUSES_ACTIVATION, Module, Parameter
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    if not isinstance(value, (tuple, list)) or len(value) != 2 or \
-            not all(isinstance(v, int) for v in value):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in value)
 
 
 def _empty_parameter(shape, device, dtype) -> Parameter:
@@ -102,11 +94,11 @@ class _ConvNd(Module):
                 f"must both be divisible by groups ({groups})"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, f"{name}: kernel_size")
-        self.stride = _pair(stride, f"{name}: stride")
-        self.padding = _pair(padding, f"{name}: padding")
-        self.dilation = _pair(dilation, f"{name}: dilation")
-        self.output_padding = _pair(output_padding, f"{name}: output_padding")
+        self.kernel_size = _pair(name, "kernel_size", kernel_size, minimum=1)
+        self.stride = _pair(name, "stride", stride, minimum=1)
+        self.padding = _pair(name, "padding", padding, minimum=0)
+        self.dilation = _pair(name, "dilation", dilation, minimum=1)
+        self.output_padding = _pair(name, "output_padding", output_padding, minimum=0)
         self.padding_mode = "zeros"
         _weight_and_bias(self, weight_shape_of(self), out_channels, bias, device, dtype)
         self.reset_parameters(generator)
